@@ -1,0 +1,574 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
+)
+
+// The tests run against miniredis, or against the real Redis that
+// REDIS_TEST_URL names (CI does both).
+
+// testRedis is the Redis one test uses, and a way to take it away.
+type testRedis struct {
+	url   string
+	mini  *miniredis.Miniredis // nil for a real Redis
+	proxy *cutProxy            // in front of a real Redis, to simulate an outage
+}
+
+func newTestRedis(t *testing.T) *testRedis {
+	t.Helper()
+	if url := os.Getenv("REDIS_TEST_URL"); url != "" {
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			t.Fatalf("REDIS_TEST_URL: %v", err)
+		}
+		p := newCutProxy(t, opts.Addr)
+		return &testRedis{url: "redis://" + p.addr(), proxy: p}
+	}
+	m := miniredis.RunT(t)
+	return &testRedis{url: "redis://" + m.Addr(), mini: m}
+}
+
+// stop makes Redis unreachable: miniredis closes, or the proxy cuts every
+// connection and refuses new ones.
+func (r *testRedis) stop() {
+	if r.mini != nil {
+		r.mini.Close()
+	} else {
+		r.proxy.cut(true)
+	}
+}
+
+// start brings Redis back.
+func (r *testRedis) start(t *testing.T) {
+	if r.mini != nil {
+		if err := r.mini.Restart(); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		r.proxy.cut(false)
+	}
+}
+
+func (r *testRedis) client(t *testing.T) *redis.Client {
+	opts, _ := redis.ParseURL(r.url)
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// instance is one running step3-redis server, wired as main wires it.
+type instance struct {
+	hub *hub
+	url string // the WebSocket URL
+}
+
+func startInstance(t *testing.T, rdb *redis.Client) *instance {
+	t.Helper()
+	h := newHub(rdb)
+	ps := rdb.Subscribe(context.Background(), chatChannel)
+	relayDone := make(chan struct{})
+	go func() {
+		h.relay(ps)
+		close(relayDone)
+	}()
+	srv := httptest.NewServer(newMux(h))
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		h.closeAll(ctx)
+		ps.Close()
+		<-relayDone
+		rdb.Close()
+	})
+	waitFor(t, "Redis to confirm the subscription", h.isSubscribed)
+	return &instance{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
+}
+
+func startInstanceOn(t *testing.T, r *testRedis) *instance {
+	t.Helper()
+	opts, _ := redis.ParseURL(r.url)
+	return startInstance(t, redis.NewClient(opts))
+}
+
+func dial(t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// readLines reads frames until it has n messages; a frame may carry several, one per line.
+func readLines(t *testing.T, conn *websocket.Conn, n int) []string {
+	t.Helper()
+	lines, err := tryReadLines(conn, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lines
+}
+
+func tryReadLines(conn *websocket.Conn, n int) ([]string, error) {
+	var lines []string
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for len(lines) < n {
+		_, frame, err := conn.ReadMessage()
+		if err != nil {
+			return lines, fmt.Errorf("after %d of %d messages: %v", len(lines), n, err)
+		}
+		lines = append(lines, strings.Split(string(frame), "\n")...)
+	}
+	if len(lines) > n {
+		return lines, fmt.Errorf("got %d messages, want %d", len(lines), n)
+	}
+	return lines, nil
+}
+
+// waitFor polls cond until it holds, failing the test after a few seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// closeCode reads until the connection ends and returns the close code the server sent.
+func closeCode(t *testing.T, conn *websocket.Conn) int {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	for {
+		_, _, err := conn.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) {
+			t.Fatalf("connection ended without a close frame: %v", err)
+		}
+		return ce.Code
+	}
+}
+
+func TestMessagesReachEveryClientOnBothInstancesOnce(t *testing.T) {
+	r := newTestRedis(t)
+	a, b := startInstanceOn(t, r), startInstanceOn(t, r)
+	conns := []*websocket.Conn{dial(t, a.url), dial(t, a.url), dial(t, b.url), dial(t, b.url)}
+	waitFor(t, "2 clients on each instance", func() bool { return a.hub.count() == 2 && b.hub.count() == 2 })
+
+	const perSender = 20
+	senders := []*websocket.Conn{conns[0], conns[2]} // one on A, one on B
+	for i, c := range senders {
+		go func() {
+			for j := 0; j < perSender; j++ {
+				c.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf("sender%d #%d", i, j)))
+			}
+		}()
+	}
+
+	for i, c := range conns {
+		lines := readLines(t, c, len(senders)*perSender)
+		next := make([]int, len(senders)) // the next number expected from each sender
+		for _, line := range lines {
+			var from, n int
+			if _, err := fmt.Sscanf(line, "sender%d #%d", &from, &n); err != nil {
+				t.Fatalf("client %d got unexpected message %q", i, line)
+			}
+			if n != next[from] {
+				t.Fatalf("client %d got %q, want sender%d #%d: lost, repeated or out of order", i, line, from, next[from])
+			}
+			next[from]++
+		}
+	}
+}
+
+func TestOneSubscriptionPerProcess(t *testing.T) {
+	r := newTestRedis(t)
+	a, b := startInstanceOn(t, r), startInstanceOn(t, r)
+	for i := 0; i < 5; i++ {
+		dial(t, a.url)
+		dial(t, b.url)
+	}
+	waitFor(t, "5 clients on each instance", func() bool { return a.hub.count() == 5 && b.hub.count() == 5 })
+
+	rdb := r.client(t)
+	// Redis drops a closed subscription a moment after the client goes, so
+	// one left over from an earlier test may still count for an instant.
+	var numsub int64
+	waitFor(t, "PUBSUB NUMSUB chat = 2", func() bool {
+		numsub = rdb.PubSubNumSub(context.Background(), chatChannel).Val()[chatChannel]
+		return numsub == 2
+	})
+}
+
+func TestRecoversWhenRedisComesBack(t *testing.T) {
+	r := newTestRedis(t)
+	a, b := startInstanceOn(t, r), startInstanceOn(t, r)
+	onA, onB := dial(t, a.url), dial(t, b.url)
+	waitFor(t, "a client on each instance", func() bool { return a.hub.count() == 1 && b.hub.count() == 1 })
+
+	r.stop()
+	waitFor(t, "both instances to notice", func() bool { return !a.hub.isSubscribed() && !b.hub.isSubscribed() })
+	// Still serving its clients: the sender hears that its message was not sent.
+	onA.WriteMessage(websocket.TextMessage, []byte("during the outage"))
+	if got := readLines(t, onA, 1); got[0] != string(notSent) {
+		t.Fatalf("during the outage the sender got %q, want the not-sent notice", got)
+	}
+
+	r.start(t)
+	waitFor(t, "both subscriptions to come back", func() bool { return a.hub.isSubscribed() && b.hub.isSubscribed() })
+	onB.WriteMessage(websocket.TextMessage, []byte("after the outage"))
+	for _, c := range []*websocket.Conn{onA, onB} {
+		if got := readLines(t, c, 1); got[0] != "after the outage" {
+			t.Fatalf("after the outage got %q", got)
+		}
+	}
+}
+
+func TestSenderHearsWhenRedisIsDown(t *testing.T) {
+	// Nothing listens at this address: Redis is down from the start.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	h := newHub(rdb)
+	srv := httptest.NewServer(newMux(h))
+	t.Cleanup(func() {
+		srv.Close()
+		h.closeAll(context.Background())
+		rdb.Close()
+	})
+
+	// The page is still served.
+	res, err := http.Get(srv.URL)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET / with Redis down: %v %v", res, err)
+	}
+	res.Body.Close()
+
+	conn := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws")
+	conn.WriteMessage(websocket.TextMessage, []byte("hello?"))
+	if got := readLines(t, conn, 1); got[0] != string(notSent) {
+		t.Fatalf("got %q, want the not-sent notice", got)
+	}
+}
+
+func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
+	// A free address stands in for localhost:6379.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	ctx := context.Background()
+
+	rdbA, brokerA, err := connectRedis(ctx, "", addr)
+	if err != nil || brokerA == nil || !brokerA.hosting() {
+		t.Fatalf("first instance: err = %v, broker = %+v; want it to host the broker", err, brokerA)
+	}
+	t.Cleanup(brokerA.close)
+	rdbB, brokerB, err := connectRedis(ctx, "", addr)
+	if err != nil || brokerB == nil || brokerB.hosting() {
+		t.Fatalf("second instance: err = %v; want it to use the first one's broker", err)
+	}
+	t.Cleanup(brokerB.close)
+
+	a, b := startInstance(t, rdbA), startInstance(t, rdbB)
+	onA, onB := dial(t, a.url), dial(t, b.url)
+	waitFor(t, "a client on each instance", func() bool { return a.hub.count() == 1 && b.hub.count() == 1 })
+	onA.WriteMessage(websocket.TextMessage, []byte("from A"))
+	if got := readLines(t, onB, 1); got[0] != "from A" {
+		t.Fatalf("B got %q", got)
+	}
+	readLines(t, onA, 1)
+
+	// The hosting instance's broker goes away: B takes over and chats on.
+	brokerA.close()
+	waitFor(t, "B to host the broker", brokerB.hosting)
+	waitFor(t, "B's subscription to come back", b.hub.isSubscribed)
+	onB.WriteMessage(websocket.TextMessage, []byte("B carries on"))
+	if got := readLines(t, onB, 1); got[0] != "B carries on" {
+		t.Fatalf("B got %q", got)
+	}
+}
+
+func TestRealRedisIsNotTakenOver(t *testing.T) {
+	// A Redis without the embedded marker is somebody's real Redis: used
+	// as it is, and never replaced by an embedded one.
+	m := miniredis.RunT(t)
+	rdb, b, err := connectRedis(context.Background(), "", m.Addr())
+	if err != nil || b != nil {
+		t.Fatalf("err = %v, broker = %+v; want a plain client", err, b)
+	}
+	rdb.Close()
+}
+
+func TestInvalidRedisURLIsAnError(t *testing.T) {
+	if _, _, err := connectRedis(context.Background(), "http://nope", defaultRedisAddr); err == nil {
+		t.Fatal("want an error for a REDIS_URL that is not redis://")
+	}
+}
+
+func TestShutdownSays1001AndLeavesNothingBehind(t *testing.T) {
+	r := newTestRedis(t)
+	before := runtime.NumGoroutine()
+	opts, _ := redis.ParseURL(r.url)
+	rdb := redis.NewClient(opts)
+	h := newHub(rdb)
+	ps := rdb.Subscribe(context.Background(), chatChannel)
+	relayDone := make(chan struct{})
+	go func() {
+		h.relay(ps)
+		close(relayDone)
+	}()
+	srv := httptest.NewServer(newMux(h))
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	conns := []*websocket.Conn{dial(t, url), dial(t, url)}
+	waitFor(t, "2 clients", func() bool { return h.count() == 2 })
+
+	// The same steps as main after Ctrl-C.
+	srv.Close()
+	h.closeAll(context.Background())
+	ps.Close()
+	<-relayDone
+	rdb.Close()
+
+	for _, c := range conns {
+		if code := closeCode(t, c); code != websocket.CloseGoingAway {
+			t.Errorf("close code = %d, want %d", code, websocket.CloseGoingAway)
+		}
+	}
+	waitFor(t, "every goroutine to end", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+func TestSlowClientIsDroppedOthersKeepReceiving(t *testing.T) {
+	r := newTestRedis(t)
+	opts, _ := redis.ParseURL(r.url)
+	rdb := redis.NewClient(opts)
+	h := newHub(rdb)
+	ps := rdb.Subscribe(context.Background(), chatChannel)
+	go h.relay(ps)
+	srv := httptest.NewUnstartedServer(newMux(h))
+	// Small kernel buffers, so a client that stops reading blocks its
+	// writer after a few kilobytes instead of megabytes.
+	srv.Listener = smallBufferListener{srv.Listener}
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		h.closeAll(context.Background())
+		ps.Close()
+		rdb.Close()
+	})
+	waitFor(t, "the subscription", h.isSubscribed)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+
+	slow := dial(t, url) // never reads until the end
+	slow.NetConn().(*net.TCPConn).SetReadBuffer(4096)
+	sender := dial(t, url)
+	reader := dial(t, url)
+	waitFor(t, "3 clients in the hub", func() bool { return h.count() == 3 })
+
+	// One message at a time, each read by both healthy clients before the
+	// next: they always keep up, while the slow client's queue fills.
+	payload := strings.Repeat("x", 200)
+	for i := 0; h.count() == 3; i++ {
+		if i == 2*sendQueueSize+200 {
+			t.Fatalf("the slow client was not dropped after %d messages", i)
+		}
+		sender.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf("%d %s", i, payload)))
+		for _, c := range []*websocket.Conn{sender, reader} {
+			if got := readLines(t, c, 1); !strings.HasPrefix(got[0], fmt.Sprint(i, " ")) {
+				t.Fatalf("message %d: got %.10q", i, got[0])
+			}
+		}
+	}
+	if code := closeCode(t, slow); code != websocket.ClosePolicyViolation {
+		t.Errorf("slow client close code = %d, want %d", code, websocket.ClosePolicyViolation)
+	}
+}
+
+type smallBufferListener struct{ net.Listener }
+
+func (l smallBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
+func TestBadFramesCloseOnlyThatClient(t *testing.T) {
+	r := newTestRedis(t)
+	inst := startInstanceOn(t, r)
+	other := dial(t, inst.url)
+	tooBig, binary, notUTF8 := dial(t, inst.url), dial(t, inst.url), dial(t, inst.url)
+	waitFor(t, "4 clients", func() bool { return inst.hub.count() == 4 })
+
+	tooBig.WriteMessage(websocket.TextMessage, bytes.Repeat([]byte("a"), maxMessageSize+1))
+	binary.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3})
+	notUTF8.WriteMessage(websocket.TextMessage, []byte{'h', 'i', 0xff})
+	for conn, want := range map[*websocket.Conn]int{
+		tooBig:  websocket.CloseMessageTooBig,
+		binary:  websocket.CloseUnsupportedData,
+		notUTF8: websocket.CloseInvalidFramePayloadData,
+	} {
+		if code := closeCode(t, conn); code != want {
+			t.Errorf("close code = %d, want %d", code, want)
+		}
+	}
+	// Nothing else broke: the other client still chats.
+	other.WriteMessage(websocket.TextMessage, []byte("still here"))
+	if got := readLines(t, other, 1); got[0] != "still here" {
+		t.Errorf("other client got %q", got)
+	}
+}
+
+func TestClientsLeaveNothingBehind(t *testing.T) {
+	r := newTestRedis(t)
+	inst := startInstanceOn(t, r)
+	before := runtime.NumGoroutine()
+
+	conns := []*websocket.Conn{dial(t, inst.url), dial(t, inst.url), dial(t, inst.url)}
+	waitFor(t, "3 clients in the hub", func() bool { return inst.hub.count() == 3 })
+	conns[0].WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
+	conns[1].Close() // gone without a close frame
+	conns[2].WriteMessage(websocket.BinaryMessage, []byte{0})
+
+	waitFor(t, "an empty hub", func() bool { return inst.hub.count() == 0 })
+	waitFor(t, "the connection goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+func TestOtherOriginsAreRefused(t *testing.T) {
+	srv := httptest.NewServer(newMux(newHub(nil)))
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+
+	_, res, err := websocket.DefaultDialer.Dial(url, http.Header{"Origin": {"http://evil.example"}})
+	if err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-origin dial: err = %v; want 403", err)
+	}
+}
+
+func TestServesThePage(t *testing.T) {
+	srv := httptest.NewServer(newMux(newHub(nil)))
+	defer srv.Close()
+
+	res, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Errorf("GET / = %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	if !strings.Contains(string(body), `"/ws"`) {
+		t.Error("the page does not connect to /ws")
+	}
+	res, err = http.Get(srv.URL + "/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /nope = %d, want 404", res.StatusCode)
+	}
+}
+
+func TestParsePort(t *testing.T) {
+	if got, err := parsePort(nil); got != 3459 || err != nil {
+		t.Errorf("parsePort() = %d, %v", got, err)
+	}
+	if got, err := parsePort([]string{"3460"}); got != 3460 || err != nil {
+		t.Errorf("parsePort(3460) = %d, %v", got, err)
+	}
+	for _, bad := range []string{"abc", "0", "65536", "-5"} {
+		if _, err := parsePort([]string{bad}); err == nil {
+			t.Errorf("parsePort(%q): want an error", bad)
+		}
+	}
+}
+
+// cutProxy forwards TCP connections to a real Redis, and can cut them all
+// and refuse new ones: an outage we control, without stopping Redis.
+type cutProxy struct {
+	l      net.Listener
+	target string
+
+	mu    sync.Mutex
+	down  bool
+	conns []net.Conn
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{l: l, target: target}
+	t.Cleanup(func() {
+		l.Close()
+		p.cut(true)
+	})
+	go p.serve()
+	return p
+}
+
+func (p *cutProxy) addr() string { return p.l.Addr().String() }
+
+func (p *cutProxy) serve() {
+	for {
+		in, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		out, err := net.Dial("tcp", p.target)
+		if down || err != nil {
+			in.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
+		go func() { io.Copy(out, in); out.Close() }()
+		go func() { io.Copy(in, out); in.Close() }()
+	}
+}
+
+// cut(true) closes every connection and refuses new ones; cut(false) ends that.
+func (p *cutProxy) cut(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
