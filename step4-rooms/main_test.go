@@ -1,0 +1,754 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
+)
+
+// The tests run against miniredis, or against the real Redis that
+// REDIS_TEST_URL names (CI does both).
+
+// testRedis is the Redis one test uses, and a way to take it away.
+type testRedis struct {
+	url   string
+	mini  *miniredis.Miniredis // nil for a real Redis
+	proxy *cutProxy            // in front of a real Redis, to simulate an outage
+}
+
+func newTestRedis(t *testing.T) *testRedis {
+	t.Helper()
+	if url := os.Getenv("REDIS_TEST_URL"); url != "" {
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			t.Fatalf("REDIS_TEST_URL: %v", err)
+		}
+		p := newCutProxy(t, opts.Addr)
+		return &testRedis{url: "redis://" + p.addr(), proxy: p}
+	}
+	m := miniredis.RunT(t)
+	return &testRedis{url: "redis://" + m.Addr(), mini: m}
+}
+
+// stop makes Redis unreachable: miniredis closes, or the proxy cuts every
+// connection and refuses new ones.
+func (r *testRedis) stop() {
+	if r.mini != nil {
+		r.mini.Close()
+	} else {
+		r.proxy.cut(true)
+	}
+}
+
+// start brings Redis back.
+func (r *testRedis) start(t *testing.T) {
+	if r.mini != nil {
+		if err := r.mini.Restart(); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		r.proxy.cut(false)
+	}
+}
+
+func (r *testRedis) client(t *testing.T) *redis.Client {
+	opts, _ := redis.ParseURL(r.url)
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// numsub is how many subscribers Redis counts on a channel.
+func (r *testRedis) numsub(t *testing.T, channel string) int64 {
+	t.Helper()
+	opts, _ := redis.ParseURL(r.url)
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	n, err := rdb.PubSubNumSub(context.Background(), channel).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n[channel]
+}
+
+// waitNumsub waits until Redis counts want subscribers on channel. Redis
+// drops a closed subscription a moment after its client goes, so the count
+// can lag for an instant.
+func (r *testRedis) waitNumsub(t *testing.T, channel string, want int64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("PUBSUB NUMSUB %s = %d", channel, want), func() bool {
+		return r.numsub(t, channel) == want
+	})
+}
+
+// instance is one running step4-rooms server, wired as main wires it.
+type instance struct {
+	hub *hub
+	url string // the WebSocket URL, without ?name=
+}
+
+func startInstance(t *testing.T, rdb *redis.Client, configure ...func(*hub)) *instance {
+	t.Helper()
+	ps := rdb.Subscribe(context.Background(), broadcastChannel)
+	h := newHub(rdb, ps)
+	for _, f := range configure {
+		f(h)
+	}
+	relayDone := make(chan struct{})
+	go func() {
+		h.relay()
+		close(relayDone)
+	}()
+	srv := httptest.NewServer(newMux(h))
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		h.closeAll(ctx)
+		ps.Close()
+		<-relayDone
+		rdb.Close()
+	})
+	waitFor(t, "Redis to confirm the subscription", h.isSubscribed)
+	return &instance{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
+}
+
+func startInstanceOn(t *testing.T, r *testRedis, configure ...func(*hub)) *instance {
+	t.Helper()
+	opts, _ := redis.ParseURL(r.url)
+	return startInstance(t, redis.NewClient(opts), configure...)
+}
+
+// testClient speaks the JSON protocol for a test.
+type testClient struct {
+	t      *testing.T
+	name   string
+	conn   *websocket.Conn
+	events []event // read from a frame, not yet looked at
+}
+
+func connect(t *testing.T, inst *instance, name string) *testClient {
+	t.Helper()
+	conn, _, err := websocket.DefaultDialer.Dial(inst.url+"?name="+name, nil)
+	if err != nil {
+		t.Fatalf("dial as %s: %v", name, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &testClient{t: t, name: name, conn: conn}
+}
+
+// send writes one request frame, as it is.
+func (c *testClient) send(frame string) {
+	c.t.Helper()
+	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+		c.t.Fatalf("%s: write: %v", c.name, err)
+	}
+}
+
+func (c *testClient) sendJSON(v any) {
+	c.t.Helper()
+	b, _ := json.Marshal(v)
+	c.send(string(b))
+}
+
+// next returns the next event; a frame may carry several, one per line.
+func (c *testClient) next() event {
+	c.t.Helper()
+	for len(c.events) == 0 {
+		c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, frame, err := c.conn.ReadMessage()
+		if err != nil {
+			c.t.Fatalf("%s: read: %v", c.name, err)
+		}
+		for _, line := range strings.Split(string(frame), "\n") {
+			var ev event
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				c.t.Fatalf("%s: a line that is not JSON: %q", c.name, line)
+			}
+			c.events = append(c.events, ev)
+		}
+	}
+	ev := c.events[0]
+	c.events = c.events[1:]
+	return ev
+}
+
+// expect reads the next event and checks its type (and room, if given).
+func (c *testClient) expect(typ, room string) event {
+	c.t.Helper()
+	ev := c.next()
+	if ev.Type != typ || ev.Room != room {
+		c.t.Fatalf("%s: got %+v, want a %q event for room %q", c.name, ev, typ, room)
+	}
+	return ev
+}
+
+func (c *testClient) join(room string) {
+	c.t.Helper()
+	c.sendJSON(request{Type: "join", Room: room})
+	c.expect("joined", room)
+}
+
+func (c *testClient) say(room, text string) {
+	c.t.Helper()
+	c.sendJSON(request{Type: "message", Room: room, Text: text})
+}
+
+// expectMessage reads the next event and checks it is text in room.
+func (c *testClient) expectMessage(room, text string) event {
+	c.t.Helper()
+	ev := c.expect("message", room)
+	if ev.Text != text {
+		c.t.Fatalf("%s: got text %q in %s, want %q", c.name, ev.Text, room, text)
+	}
+	return ev
+}
+
+func (c *testClient) expectError(contains string) {
+	c.t.Helper()
+	ev := c.expect("error", "")
+	if !strings.Contains(ev.Error, contains) {
+		c.t.Fatalf("%s: got error %q, want one about %q", c.name, ev.Error, contains)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a few seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// closeCode reads until the connection ends and returns the close code the server sent.
+func closeCode(t *testing.T, conn *websocket.Conn) int {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	for {
+		_, _, err := conn.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) {
+			t.Fatalf("connection ended without a close frame: %v", err)
+		}
+		return ce.Code
+	}
+}
+
+func TestRoomsAreIsolatedAcrossInstances(t *testing.T) {
+	r := newTestRedis(t)
+	a, b := startInstanceOn(t, r), startInstanceOn(t, r)
+	alice, carol := connect(t, a, "alice"), connect(t, a, "carol")
+	bob, dave := connect(t, b, "bob"), connect(t, b, "dave")
+	alice.join("red")
+	bob.join("red")
+	carol.join("blue")
+	dave.join("blue")
+
+	alice.say("red", "hello red")
+	dave.say("blue", "hello blue")
+	ids := map[string]bool{}
+	for _, c := range []*testClient{alice, bob} {
+		ev := c.expectMessage("red", "hello red")
+		if ev.User != "alice" || ev.TS == 0 || ev.ID == "" {
+			t.Errorf("%s got %+v: want user alice, a timestamp and an id", c.name, ev)
+		}
+		ids[ev.ID] = true
+	}
+	for _, c := range []*testClient{carol, dave} {
+		ev := c.expectMessage("blue", "hello blue")
+		ids[ev.ID] = true
+	}
+	if len(ids) != 2 {
+		t.Errorf("message ids = %v, want one per message, the same on every instance", ids)
+	}
+
+	// Exactly once: the next event each member sees is the next message in
+	// its own room, not a repeat and not the other room's.
+	bob.say("red", "second red")
+	carol.say("blue", "second blue")
+	for _, c := range []*testClient{alice, bob} {
+		c.expectMessage("red", "second red")
+	}
+	for _, c := range []*testClient{carol, dave} {
+		c.expectMessage("blue", "second blue")
+	}
+}
+
+func TestSubscribedOnlyWhileALocalClientIsInTheRoom(t *testing.T) {
+	r := newTestRedis(t)
+	a, b := startInstanceOn(t, r), startInstanceOn(t, r)
+	const channel = roomPrefix + "lobby"
+	if n := r.numsub(t, channel); n != 0 {
+		t.Fatalf("NUMSUB before any join = %d, want 0", n)
+	}
+
+	alice, amy := connect(t, a, "alice"), connect(t, a, "amy")
+	alice.join("lobby")
+	r.waitNumsub(t, channel, 1)
+	amy.join("lobby") // a second local member: still one subscription
+	bob := connect(t, b, "bob")
+	bob.join("lobby")
+	r.waitNumsub(t, channel, 2) // one per instance, however many members
+
+	alice.sendJSON(request{Type: "leave", Room: "lobby"})
+	alice.expect("left", "lobby")
+	r.waitNumsub(t, channel, 2) // amy is still in it on A
+	amy.conn.Close()            // the last member on A disconnects
+	r.waitNumsub(t, channel, 1)
+	bob.sendJSON(request{Type: "leave", Room: "lobby"})
+	bob.expect("left", "lobby")
+	r.waitNumsub(t, channel, 0)
+}
+
+func TestJoinedOnlyOnceTheSubscriptionExists(t *testing.T) {
+	r := newTestRedis(t)
+	a := startInstanceOn(t, r)
+	alice := connect(t, a, "alice")
+	alice.join("first")
+	// joined arrived, so Redis has the subscription already: no waiting.
+	if n := r.numsub(t, roomPrefix+"first"); n != 1 {
+		t.Fatalf("NUMSUB right after joined = %d, want 1", n)
+	}
+
+	// With Redis away, a join waits: the client is not in the room yet.
+	r.stop()
+	waitFor(t, "the instance to notice", func() bool { return !a.hub.isSubscribed() })
+	alice.sendJSON(request{Type: "join", Room: "second"})
+	alice.say("second", "too early")
+	alice.expectError("not in room")
+	r.start(t)
+	alice.expect("joined", "second")
+	alice.say("second", "now")
+	alice.expectMessage("second", "now")
+}
+
+func TestAnnouncementsReachEveryClientOnEveryInstance(t *testing.T) {
+	r := newTestRedis(t)
+	a, b := startInstanceOn(t, r), startInstanceOn(t, r)
+	alice, bob := connect(t, a, "alice"), connect(t, b, "bob")
+	alice.join("red") // in a room or not, everyone hears announcements
+	waitFor(t, "both clients", func() bool { return a.hub.count() == 1 && b.hub.count() == 1 })
+
+	// What an instructor types: redis-cli PUBLISH broadcast "break in 5 minutes"
+	r.client(t).Publish(context.Background(), broadcastChannel, "break in 5 minutes")
+	for _, c := range []*testClient{alice, bob} {
+		if ev := c.expect("announcement", ""); ev.Text != "break in 5 minutes" {
+			t.Errorf("%s got announcement %q", c.name, ev.Text)
+		}
+	}
+}
+
+func TestSilentClientIsDroppedAndItsRoomsCleanedUp(t *testing.T) {
+	r := newTestRedis(t)
+	fastHeartbeat := func(h *hub) { h.pingPeriod, h.pongWait = 20*time.Millisecond, 100*time.Millisecond }
+	a := startInstanceOn(t, r, fastHeartbeat)
+	alive, silent := connect(t, a, "alive"), connect(t, a, "silent")
+	alive.join("lobby")
+	silent.join("solo")
+	silent.join("lobby")
+
+	// alive keeps reading, and so answers pings; silent stops reading now.
+	// (A gorilla client answers a ping only while it reads.)
+	aliveErr := make(chan error, 1)
+	go func() {
+		alive.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, _, err := alive.conn.ReadMessage() // returns only if the server drops it
+		aliveErr <- err
+	}()
+	waitFor(t, "the silent client to be dropped", func() bool { return a.hub.count() == 1 })
+	r.waitNumsub(t, roomPrefix+"solo", 0) // it was the last member
+	r.waitNumsub(t, roomPrefix+"lobby", 1)
+	select {
+	case err := <-aliveErr:
+		t.Fatalf("the client that answered pings was dropped too: %v", err)
+	default:
+	}
+}
+
+func TestBadInputGetsAnErrorAndTheConnectionStaysUsable(t *testing.T) {
+	r := newTestRedis(t)
+	a := startInstanceOn(t, r)
+	c := connect(t, a, "tester")
+	long := strings.Repeat("é", maxTextLength+1)
+
+	cases := []struct{ frame, wantError string }{
+		{`{not json`, "invalid JSON"},
+		{`[1,2,3]`, "invalid JSON"},
+		{`{"type":"dance","room":"r"}`, `unknown type "dance"`},
+		{`{"room":"r"}`, `unknown type ""`},
+		{`{"type":"join"}`, "invalid room name"},
+		{`{"type":"join","room":""}`, "invalid room name"},
+		{`{"type":"join","room":"no spaces"}`, "invalid room name"},
+		{`{"type":"join","room":"` + strings.Repeat("r", maxRoomLength+1) + `"}`, "invalid room name"},
+		{`{"type":"join","room":"<script>"}`, "invalid room name"},
+		{`{"type":"message","room":"elsewhere","text":"hi"}`, "not in room"},
+		{`{"type":"leave","room":"elsewhere"}`, "not in room"},
+		{`{"type":"message","room":"lobby","text":"   "}`, "empty text"},
+		{`{"type":"message","room":"lobby"}`, "empty text"},
+		{`{"type":"message","room":"lobby","text":"` + long + `"}`, "text longer than"},
+	}
+	c.join("lobby")
+	for _, tc := range cases {
+		c.send(tc.frame)
+		c.expectError(tc.wantError)
+		// The same connection still works after each refusal.
+		c.say("lobby", "still fine")
+		c.expectMessage("lobby", "still fine")
+	}
+
+	for i := 1; i < maxRoomsPerClient; i++ {
+		c.join(fmt.Sprint("room", i))
+	}
+	c.sendJSON(request{Type: "join", Room: "one-too-many"})
+	c.expectError("too many rooms")
+	c.say("lobby", "after the limit")
+	c.expectMessage("lobby", "after the limit")
+}
+
+func TestFrameOverTheLimitGets1009(t *testing.T) {
+	r := newTestRedis(t)
+	a := startInstanceOn(t, r)
+	c, other := connect(t, a, "big"), connect(t, a, "other")
+	c.send(`{"type":"message","room":"lobby","text":"` + strings.Repeat("a", maxMessageSize) + `"}`)
+	if code := closeCode(t, c.conn); code != websocket.CloseMessageTooBig {
+		t.Errorf("close code = %d, want %d", code, websocket.CloseMessageTooBig)
+	}
+	other.join("lobby") // nothing else broke
+}
+
+func TestClientCannotSpeakAsSomeoneElse(t *testing.T) {
+	r := newTestRedis(t)
+	a := startInstanceOn(t, r)
+	mallory := connect(t, a, "mallory")
+	mallory.join("lobby")
+	mallory.send(`{"type":"message","room":"lobby","text":"I am alice","user":"alice","id":"x","ts":1}`)
+	ev := mallory.expectMessage("lobby", "I am alice")
+	if ev.User != "mallory" || ev.ID == "x" || ev.TS == 1 {
+		t.Errorf("got %+v: user, id and ts must come from the server", ev)
+	}
+}
+
+func TestInvalidNameIsRefusedWith400(t *testing.T) {
+	r := newTestRedis(t)
+	a := startInstanceOn(t, r)
+	for _, name := range []string{"no%20spaces", strings.Repeat("n", maxNameLength+1), "%3Cb%3E"} {
+		_, res, err := websocket.DefaultDialer.Dial(a.url+"?name="+name, nil)
+		if err == nil || res == nil || res.StatusCode != http.StatusBadRequest {
+			t.Fatalf("name %q: err = %v; want HTTP 400", name, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		if !strings.Contains(string(body), "invalid name") {
+			t.Errorf("name %q: body %q does not say why", name, body)
+		}
+	}
+}
+
+func TestNoNameGetsAGuestName(t *testing.T) {
+	r := newTestRedis(t)
+	a := startInstanceOn(t, r)
+	conn, _, err := websocket.DefaultDialer.Dial(a.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	guest := &testClient{t: t, name: "guest", conn: conn}
+	guest.join("lobby")
+	guest.say("lobby", "hi")
+	if ev := guest.expectMessage("lobby", "hi"); !strings.HasPrefix(ev.User, "guest-") {
+		t.Errorf("user = %q, want a guest name", ev.User)
+	}
+}
+
+func TestMalformedPayloadsOnRedisAreNotPassedOn(t *testing.T) {
+	r := newTestRedis(t)
+	a := startInstanceOn(t, r)
+	alice := connect(t, a, "alice")
+	alice.join("lobby")
+	rdb := r.client(t)
+	rdb.Publish(context.Background(), roomPrefix+"lobby", "not json")
+	rdb.Publish(context.Background(), roomPrefix+"lobby", "{}\n{}")
+	alice.say("lobby", "real")
+	alice.expectMessage("lobby", "real") // the junk never arrived
+}
+
+func TestRoomsComeBackAfterARedisOutage(t *testing.T) {
+	r := newTestRedis(t)
+	a, b := startInstanceOn(t, r), startInstanceOn(t, r)
+	alice, bob := connect(t, a, "alice"), connect(t, b, "bob")
+	alice.join("lobby")
+	bob.join("lobby")
+
+	r.stop()
+	waitFor(t, "both instances to notice", func() bool { return !a.hub.isSubscribed() && !b.hub.isSubscribed() })
+	alice.say("lobby", "lost")
+	alice.expectError("Redis is unavailable")
+
+	r.start(t)
+	waitFor(t, "both instances to subscribe again", func() bool { return a.hub.isSubscribed() && b.hub.isSubscribed() })
+	r.waitNumsub(t, roomPrefix+"lobby", 2)
+	bob.say("lobby", "back")
+	alice.expectMessage("lobby", "back")
+	bob.expectMessage("lobby", "back")
+}
+
+func TestShutdownSays1001AndLeavesNothingBehind(t *testing.T) {
+	r := newTestRedis(t)
+	before := runtime.NumGoroutine()
+	opts, _ := redis.ParseURL(r.url)
+	rdb := redis.NewClient(opts)
+	ps := rdb.Subscribe(context.Background(), broadcastChannel)
+	h := newHub(rdb, ps)
+	relayDone := make(chan struct{})
+	go func() {
+		h.relay()
+		close(relayDone)
+	}()
+	srv := httptest.NewServer(newMux(h))
+	inst := &instance{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
+	alice, bob := connect(t, inst, "alice"), connect(t, inst, "bob")
+	alice.join("lobby")
+	bob.join("lobby")
+
+	// The same steps as main after Ctrl-C.
+	srv.Close()
+	h.closeAll(context.Background())
+	ps.Close()
+	<-relayDone
+	rdb.Close()
+
+	for _, c := range []*testClient{alice, bob} {
+		if code := closeCode(t, c.conn); code != websocket.CloseGoingAway {
+			t.Errorf("%s: close code = %d, want %d", c.name, code, websocket.CloseGoingAway)
+		}
+	}
+	waitFor(t, "every goroutine to end", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+func TestClientsLeaveNothingBehind(t *testing.T) {
+	r := newTestRedis(t)
+	a := startInstanceOn(t, r)
+	before := runtime.NumGoroutine()
+
+	clients := []*testClient{connect(t, a, "one"), connect(t, a, "two"), connect(t, a, "three")}
+	for _, c := range clients {
+		c.join("lobby")
+	}
+	clients[0].conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
+	clients[1].conn.Close() // gone without a close frame
+	clients[2].conn.WriteMessage(websocket.BinaryMessage, []byte{0})
+
+	waitFor(t, "an empty hub", func() bool { return a.hub.count() == 0 })
+	r.waitNumsub(t, roomPrefix+"lobby", 0)
+	waitFor(t, "the connection goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+	a.hub.mu.Lock()
+	defer a.hub.mu.Unlock()
+	if len(a.hub.rooms) != 0 {
+		t.Errorf("rooms left behind: %v", a.hub.rooms)
+	}
+}
+
+func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
+	// A free address stands in for localhost:6379.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	ctx := context.Background()
+
+	rdbA, brokerA, err := connectRedis(ctx, "", addr)
+	if err != nil || brokerA == nil || !brokerA.hosting() {
+		t.Fatalf("first instance: err = %v; want it to host the broker", err)
+	}
+	t.Cleanup(brokerA.close)
+	rdbB, brokerB, err := connectRedis(ctx, "", addr)
+	if err != nil || brokerB == nil || brokerB.hosting() {
+		t.Fatalf("second instance: err = %v; want it to use the first one's broker", err)
+	}
+	t.Cleanup(brokerB.close)
+
+	a, b := startInstance(t, rdbA), startInstance(t, rdbB)
+	alice, bob := connect(t, a, "alice"), connect(t, b, "bob")
+	alice.join("lobby")
+	bob.join("lobby")
+	alice.say("lobby", "from A")
+	bob.expectMessage("lobby", "from A")
+
+	brokerA.close()
+	waitFor(t, "B to host the broker", brokerB.hosting)
+	waitFor(t, "B to subscribe to the room again", func() bool { return roomConfirmed(b.hub, "lobby") })
+	bob.say("lobby", "B carries on")
+	bob.expectMessage("lobby", "B carries on")
+}
+
+// roomConfirmed reports whether Redis has confirmed h's subscription to the room.
+func roomConfirmed(h *hub, name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[name]
+	return r != nil && r.confirmed
+}
+
+func TestOtherOriginsAreRefused(t *testing.T) {
+	srv := httptest.NewServer(newMux(newHub(nil, nil)))
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	_, res, err := websocket.DefaultDialer.Dial(url, http.Header{"Origin": {"http://evil.example"}})
+	if err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-origin dial: err = %v; want 403", err)
+	}
+}
+
+func TestServesThePage(t *testing.T) {
+	srv := httptest.NewServer(newMux(newHub(nil, nil)))
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Errorf("GET / = %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	if !strings.Contains(string(body), `"/ws"`) {
+		t.Error("the page does not connect to /ws")
+	}
+}
+
+func TestParsePort(t *testing.T) {
+	if got, err := parsePort(nil); got != 3459 || err != nil {
+		t.Errorf("parsePort() = %d, %v", got, err)
+	}
+	for _, bad := range []string{"abc", "0", "65536"} {
+		if _, err := parsePort([]string{bad}); err == nil {
+			t.Errorf("parsePort(%q): want an error", bad)
+		}
+	}
+}
+
+// FuzzParseRequest feeds arbitrary frames to the decoder: it must never
+// panic, and whatever it accepts must be a request the hub can act on and
+// whose message, as the server would send it, is one line of valid JSON.
+// The seeds below run in every plain `go test`.
+func FuzzParseRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"type":"join","room":"lobby"}`,
+		`{"type":"leave","room":"a-b_C9"}`,
+		`{"type":"message","room":"r","text":"hi <img src=x onerror=alert(1)>"}`,
+		`{"type":"message","room":"r","text":"line\nbreak","user":"alice"}`,
+		`{"type":"message","room":"r","text":"\u0000\u2028"}`,
+		`{"type":"join","room":"` + strings.Repeat("x", 65) + `"}`,
+		`{"type":"message","room":"r","text":"` + strings.Repeat("a", 501) + `"}`,
+		`{"type":"join","room":"r","type":"dance"}`,
+		`{"type":7}`, `null`, `[]`, `"join"`, `{`, ``, "\xff",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, err := parseRequest(data)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an error with no reason")
+			}
+			return
+		}
+		if req.Type != "join" && req.Type != "leave" && req.Type != "message" {
+			t.Fatalf("accepted type %q", req.Type)
+		}
+		if !validName(req.Room, maxRoomLength) {
+			t.Fatalf("accepted room %q", req.Room)
+		}
+		if req.Type == "message" {
+			if strings.TrimSpace(req.Text) == "" || len([]rune(req.Text)) > maxTextLength {
+				t.Fatalf("accepted text %q", req.Text)
+			}
+			line := event{Type: "message", Room: req.Room, User: "u", Text: req.Text}.encode()
+			if strings.Contains(string(line), "\n") || !json.Valid(line) {
+				t.Fatalf("encoded message is not one line of JSON: %q", line)
+			}
+		}
+	})
+}
+
+// cutProxy forwards TCP connections to a real Redis, and can cut them all
+// and refuse new ones: an outage we control, without stopping Redis.
+type cutProxy struct {
+	l      net.Listener
+	target string
+
+	mu    sync.Mutex
+	down  bool
+	conns []net.Conn
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{l: l, target: target}
+	t.Cleanup(func() {
+		l.Close()
+		p.cut(true)
+	})
+	go p.serve()
+	return p
+}
+
+func (p *cutProxy) addr() string { return p.l.Addr().String() }
+
+func (p *cutProxy) serve() {
+	for {
+		in, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		out, err := net.Dial("tcp", p.target)
+		if down || err != nil {
+			in.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
+		go func() { io.Copy(out, in); out.Close() }()
+		go func() { io.Copy(in, out); in.Close() }()
+	}
+}
+
+// cut(true) closes every connection and refuses new ones; cut(false) ends that.
+func (p *cutProxy) cut(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
