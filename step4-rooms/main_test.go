@@ -31,7 +31,7 @@ type testRedis struct {
 	proxy *cutProxy            // in front of a real Redis, to simulate an outage
 }
 
-func newTestRedis(t *testing.T) *testRedis {
+func newTestRedis(t testing.TB) *testRedis {
 	t.Helper()
 	if url := os.Getenv("REDIS_TEST_URL"); url != "" {
 		opts, err := redis.ParseURL(url)
@@ -56,7 +56,7 @@ func (r *testRedis) stop() {
 }
 
 // start brings Redis back.
-func (r *testRedis) start(t *testing.T) {
+func (r *testRedis) start(t testing.TB) {
 	if r.mini != nil {
 		if err := r.mini.Restart(); err != nil {
 			t.Fatal(err)
@@ -66,7 +66,7 @@ func (r *testRedis) start(t *testing.T) {
 	}
 }
 
-func (r *testRedis) client(t *testing.T) *redis.Client {
+func (r *testRedis) client(t testing.TB) *redis.Client {
 	opts, _ := redis.ParseURL(r.url)
 	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { rdb.Close() })
@@ -102,7 +102,7 @@ type instance struct {
 	url string // the WebSocket URL, without ?name=
 }
 
-func startInstance(t *testing.T, rdb *redis.Client, configure ...func(*hub)) *instance {
+func startInstance(t testing.TB, rdb *redis.Client, configure ...func(*hub)) *instance {
 	t.Helper()
 	ps := rdb.Subscribe(context.Background(), broadcastChannel)
 	h := newHub(rdb, ps)
@@ -128,7 +128,7 @@ func startInstance(t *testing.T, rdb *redis.Client, configure ...func(*hub)) *in
 	return &instance{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
 }
 
-func startInstanceOn(t *testing.T, r *testRedis, configure ...func(*hub)) *instance {
+func startInstanceOn(t testing.TB, r *testRedis, configure ...func(*hub)) *instance {
 	t.Helper()
 	opts, _ := redis.ParseURL(r.url)
 	return startInstance(t, redis.NewClient(opts), configure...)
@@ -136,13 +136,13 @@ func startInstanceOn(t *testing.T, r *testRedis, configure ...func(*hub)) *insta
 
 // testClient speaks the JSON protocol for a test.
 type testClient struct {
-	t      *testing.T
+	t      testing.TB
 	name   string
 	conn   *websocket.Conn
 	events []event // read from a frame, not yet looked at
 }
 
-func connect(t *testing.T, inst *instance, name string) *testClient {
+func connect(t testing.TB, inst *instance, name string) *testClient {
 	t.Helper()
 	conn, _, err := websocket.DefaultDialer.Dial(inst.url+"?name="+name, nil)
 	if err != nil {
@@ -228,7 +228,7 @@ func (c *testClient) expectError(contains string) {
 }
 
 // waitFor polls cond until it holds, failing the test after a few seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -702,7 +702,7 @@ type cutProxy struct {
 	conns []net.Conn
 }
 
-func newCutProxy(t *testing.T, target string) *cutProxy {
+func newCutProxy(t testing.TB, target string) *cutProxy {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

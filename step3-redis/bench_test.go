@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/gorilla/websocket"
+)
+
+// BenchmarkBroadcast measures the whole broadcast path over loopback: one
+// client sends, the instance publishes to Redis (miniredis, or the Redis
+// that REDIS_TEST_URL names), the subscription hands the message back, the
+// hub fans out, and every client reads. It reports deliveries (messages ×
+// clients) per second. Messages go out in bursts smaller than
+// sendQueueSize, so the benchmark measures throughput, not the slow-client
+// rule.
+func BenchmarkBroadcast(b *testing.B) {
+	for _, clients := range []int{10, 100} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			benchmarkBroadcast(b, clients)
+		})
+	}
+}
+
+func benchmarkBroadcast(b *testing.B, clients int) {
+	// The instance logs as it starts; that would garble the benchmark lines.
+	defer log.SetOutput(log.Writer())
+	log.SetOutput(io.Discard)
+
+	inst := startInstanceOn(b, newTestRedis(b))
+	conns := make([]*websocket.Conn, clients)
+	for i := range conns {
+		conn, _, err := websocket.DefaultDialer.Dial(inst.url, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close()
+		conns[i] = conn
+	}
+	for inst.hub.count() < clients {
+		runtime.Gosched() // the last Dial can return a moment before its client joins the hub
+	}
+
+	const burst = sendQueueSize / 2
+	payload := []byte("a chat message of a typical length, some sixty bytes or so")
+	var received sync.WaitGroup
+	next := make([]chan int, clients) // how many messages each reader waits for next
+	for i, conn := range conns {
+		next[i] = make(chan int)
+		go func() {
+			for n := range next[i] {
+				for n > 0 {
+					_, frame, err := conn.ReadMessage()
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					n -= bytes.Count(frame, newline) + 1
+				}
+				received.Done()
+			}
+		}()
+	}
+
+	b.ResetTimer()
+	for sent := 0; sent < b.N; sent += burst {
+		n := min(burst, b.N-sent)
+		received.Add(clients)
+		for _, ch := range next {
+			ch <- n
+		}
+		for i := 0; i < n; i++ {
+			conns[0].WriteMessage(websocket.TextMessage, payload)
+		}
+		received.Wait()
+	}
+	b.StopTimer()
+	for _, ch := range next {
+		close(ch)
+	}
+	b.ReportMetric(float64(b.N)*float64(clients)/b.Elapsed().Seconds(), "deliveries/s")
+}
