@@ -500,14 +500,21 @@ func TestRoomsComeBackAfterARedisOutage(t *testing.T) {
 	alice.join("lobby")
 	bob.join("lobby")
 
+	before := runtime.NumGoroutine()
 	r.stop()
 	waitFor(t, "both instances to notice", func() bool { return !a.hub.isSubscribed() && !b.hub.isSubscribed() })
 	alice.say("lobby", "lost")
 	alice.expectError("Redis is unavailable")
+	bob.sendJSON(request{Type: "join", Room: "waiting"}) // answered once Redis is back
+	// Retrying costs no goroutines: nothing piles up while Redis is away.
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines during the outage, %d before it", n, before)
+	}
 
 	r.start(t)
 	waitFor(t, "both instances to subscribe again", func() bool { return a.hub.isSubscribed() && b.hub.isSubscribed() })
 	r.waitNumsub(t, roomPrefix+"lobby", 2)
+	bob.expect("joined", "waiting")
 	bob.say("lobby", "back")
 	alice.expectMessage("lobby", "back")
 	bob.expectMessage("lobby", "back")
