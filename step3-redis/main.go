@@ -247,8 +247,17 @@ func (h *hub) removeLocked(c *client, closeMsg []byte) {
 	c.finish(closeMsg)
 }
 
+// errNotSubscribed refuses a message while our subscription is down.
+var errNotSubscribed = errors.New("not subscribed: Redis has not confirmed our subscription")
+
 // publish sends msg to every instance, this one included, through Redis.
 func (h *hub) publish(msg []byte) error {
+	// Until Redis confirms our subscription (at start, or after an outage),
+	// a message we publish would not come back to our own clients, and Redis
+	// keeps nothing for later: better to refuse it than to lose it silently.
+	if !h.isSubscribed() {
+		return errNotSubscribed
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
 	return h.rdb.Publish(ctx, chatChannel, msg).Err()

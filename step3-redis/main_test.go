@@ -284,6 +284,25 @@ func TestSenderHearsWhenRedisIsDown(t *testing.T) {
 	}
 }
 
+func TestNothingIsPublishedBeforeTheSubscriptionIsConfirmed(t *testing.T) {
+	// Redis is up, but this instance's subscription is not confirmed yet
+	// (its relay has not started): a message published now would never
+	// come back to the sender, so the sender gets the notice instead.
+	r := newTestRedis(t)
+	rdb := r.client(t)
+	h := newHub(rdb)
+	srv := httptest.NewServer(newMux(h))
+	t.Cleanup(func() {
+		srv.Close()
+		h.closeAll(context.Background())
+	})
+	conn := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws")
+	conn.WriteMessage(websocket.TextMessage, []byte("too early"))
+	if got := readLines(t, conn, 1); got[0] != string(notSent) {
+		t.Fatalf("got %q, want the not-sent notice", got)
+	}
+}
+
 func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	// A free address stands in for localhost:6379.
 	l, _ := net.Listen("tcp", "127.0.0.1:0")

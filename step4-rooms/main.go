@@ -507,8 +507,17 @@ func (h *hub) changeSubscription(command func(context.Context, ...string) error,
 	}
 }
 
+// errNotSubscribed refuses a message while the room's subscription is down.
+var errNotSubscribed = errors.New("not subscribed: Redis has not confirmed the room's subscription")
+
 // publish sends a client's message to its room on every instance.
 func (h *hub) publish(c *client, req request) error {
+	// Until Redis confirms the room's subscription again after an outage, a
+	// message we publish would not come back to our own clients, and Redis
+	// keeps nothing for later: better to refuse it than to lose it silently.
+	if !h.roomConfirmed(req.Room) {
+		return errNotSubscribed
+	}
 	msg := event{
 		Type: "message",
 		Room: req.Room,
@@ -848,6 +857,14 @@ func (h *hub) isMember(c *client, name string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return c.rooms[name]
+}
+
+// roomConfirmed reports whether Redis has confirmed our subscription to the room.
+func (h *hub) roomConfirmed(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[name]
+	return r != nil && r.confirmed
 }
 
 // writePump is the only goroutine that writes to the connection. Besides

@@ -603,17 +603,9 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 
 	brokerA.close()
 	waitFor(t, "B to host the broker", brokerB.hosting)
-	waitFor(t, "B to subscribe to the room again", func() bool { return roomConfirmed(b.hub, "lobby") })
+	waitFor(t, "B to subscribe to the room again", func() bool { return b.hub.roomConfirmed("lobby") })
 	bob.say("lobby", "B carries on")
 	bob.expectMessage("lobby", "B carries on")
-}
-
-// roomConfirmed reports whether Redis has confirmed h's subscription to the room.
-func roomConfirmed(h *hub, name string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	r := h.rooms[name]
-	return r != nil && r.confirmed
 }
 
 func TestOtherOriginsAreRefused(t *testing.T) {
