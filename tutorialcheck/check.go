@@ -1,0 +1,158 @@
+// Package tutorialcheck keeps tutorial.md true to the code: its test fails
+// when an excerpt no longer appears verbatim in the file it names, or when
+// a path, command or test the tutorial names does not exist.
+//
+// An excerpt is a fenced code block whose info string is a language and a
+// repository-relative path:
+//
+//	```go step2-websocket/main.go
+//	func (c *client) signal() {
+//	...
+//	```
+//
+// Its lines must stand, exactly and together, in that file.
+package tutorialcheck
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Block is one fenced code block of the tutorial.
+type Block struct {
+	Line int    // where the opening fence is, counting from 1
+	Lang string // the first word of the info string
+	Path string // the second word: the file it quotes, or ""
+	Text string // the lines between the fences, each ending in "\n"
+}
+
+// Parse splits a Markdown document into its fenced code blocks and the
+// prose between them.
+func Parse(doc string) (blocks []Block, prose string) {
+	var (
+		in    *Block
+		fence string
+		pr    strings.Builder
+	)
+	sc := bufio.NewScanner(strings.NewReader(doc))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		trimmed := strings.TrimLeft(line, " ")
+		switch {
+		case in == nil && (strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~")):
+			fence = trimmed[:3]
+			fields := strings.Fields(trimmed[3:])
+			in = &Block{Line: n}
+			if len(fields) > 0 {
+				in.Lang = fields[0]
+			}
+			if len(fields) > 1 {
+				in.Path = fields[1]
+			}
+		case in != nil && strings.HasPrefix(trimmed, fence) && strings.Trim(trimmed, fence[:1]) == "":
+			blocks = append(blocks, *in)
+			in = nil
+		case in != nil:
+			in.Text += line + "\n"
+		default:
+			pr.WriteString(line + "\n")
+		}
+	}
+	return blocks, pr.String()
+}
+
+var (
+	// repoPath matches what prose names as a file or folder of the repository.
+	repoPath = regexp.MustCompile("`((?:step[0-9]-[a-z0-9-]+|e2e|loadtest|tutorialcheck|\\.ci)(?:/[A-Za-z0-9_./-]*)?)`")
+	// testName matches a Go test, fuzz test or benchmark by name.
+	testName = regexp.MustCompile(`\b(?:Test|Fuzz|Benchmark)[A-Z][A-Za-z0-9_]*`)
+	// goRun and cd find the folders that shell commands name.
+	goRun = regexp.MustCompile(`\bgo run (\./[A-Za-z0-9_./-]+)`)
+	cd    = regexp.MustCompile(`(?:^|&&|;)\s*cd ([^\s;&]+)`)
+)
+
+// Check compares the tutorial with the repository at root and returns
+// every disagreement, one sentence each.
+func Check(tutorial, root string) []string {
+	var problems []string
+	report := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	blocks, prose := Parse(tutorial)
+
+	for _, b := range blocks {
+		if b.Path != "" {
+			data, err := os.ReadFile(filepath.Join(root, b.Path))
+			if err != nil {
+				report("line %d: the excerpt names %s, which does not exist", b.Line, b.Path)
+				continue
+			}
+			if b.Text == "" || !strings.Contains("\n"+string(data), "\n"+b.Text) {
+				report("line %d: the excerpt no longer appears verbatim in %s", b.Line, b.Path)
+			}
+		}
+		if b.Lang == "sh" || b.Lang == "bash" || b.Lang == "console" {
+			problems = append(problems, checkCommands(b, root)...)
+		}
+	}
+
+	for _, m := range repoPath.FindAllStringSubmatch(prose, -1) {
+		if _, err := os.Stat(filepath.Join(root, m[1])); err != nil {
+			report("the tutorial names %s, which does not exist", m[1])
+		}
+	}
+
+	declared := declaredTests(root)
+	seen := map[string]bool{}
+	for _, name := range testName.FindAllString(tutorial, -1) {
+		if !seen[name] && !declared[name] {
+			report("the tutorial names %s, which no _test.go file declares", name)
+		}
+		seen[name] = true
+	}
+	return problems
+}
+
+// checkCommands follows the cd commands of one shell block and checks that
+// every folder they and `go run` name exists.
+func checkCommands(b Block, root string) []string {
+	var problems []string
+	dir := root
+	for i, line := range strings.Split(b.Text, "\n") {
+		line = strings.TrimPrefix(strings.TrimSpace(line), "$ ")
+		for _, m := range cd.FindAllStringSubmatch(line, -1) {
+			next := filepath.Join(dir, m[1])
+			if st, err := os.Stat(next); err != nil || !st.IsDir() {
+				problems = append(problems, fmt.Sprintf("line %d: `cd %s`: no such folder", b.Line+1+i, m[1]))
+				continue
+			}
+			dir = next
+		}
+		for _, m := range goRun.FindAllStringSubmatch(line, -1) {
+			if st, err := os.Stat(filepath.Join(dir, m[1])); err != nil || !st.IsDir() {
+				problems = append(problems, fmt.Sprintf("line %d: `go run %s`: no such folder", b.Line+1+i, m[1]))
+			}
+		}
+	}
+	return problems
+}
+
+// declaredTests finds every test, fuzz test and benchmark in the repository.
+func declaredTests(root string) map[string]bool {
+	names := map[string]bool{}
+	decl := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz|Benchmark)[A-Z][A-Za-z0-9_]*)\(`)
+	filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		data, _ := os.ReadFile(path)
+		for _, m := range decl.FindAllStringSubmatch(string(data), -1) {
+			names[m[1]] = true
+		}
+		return nil
+	})
+	return names
+}

@@ -1,0 +1,82 @@
+package tutorialcheck
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The repository root, seen from this folder.
+const root = ".."
+
+func TestTutorialMatchesTheCode(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(root, "tutorial.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range Check(string(doc), root) {
+		t.Error("tutorial.md: " + p)
+	}
+}
+
+func TestTutorialQuotesEveryStep(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(root, "tutorial.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks, _ := Parse(string(doc))
+	steps, _ := filepath.Glob(filepath.Join(root, "step*", "main.go"))
+	if len(steps) < 4 {
+		t.Fatalf("found %d steps, want 4", len(steps))
+	}
+	for _, main := range steps {
+		want := filepath.ToSlash(strings.TrimPrefix(main, root+string(filepath.Separator)))
+		n := 0
+		for _, b := range blocks {
+			if b.Path == want {
+				n++
+			}
+		}
+		if n == 0 {
+			t.Errorf("tutorial.md quotes nothing from %s", want)
+		}
+	}
+}
+
+// The check itself must catch drift: a small repository and a tutorial
+// that disagree with it in every way the check knows.
+func TestCheckFindsEveryKindOfDrift(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
+		os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644)
+	}
+	write("step1-http/main.go", "package main\n\nfunc main() {\n\tprintln(\"hi\")\n}\n")
+	write("step1-http/main_test.go", "package main\n\nfunc TestReal(t *testing.T) {}\n")
+
+	good := "# Tutorial\n\n" +
+		"```go step1-http/main.go\nfunc main() {\n\tprintln(\"hi\")\n}\n```\n\n" +
+		"```sh\ngo run ./step1-http\ncd step1-http && go test ./...\n```\n\n" +
+		"See `step1-http/main.go`; TestReal proves it.\n"
+	if p := Check(good, dir); len(p) != 0 {
+		t.Fatalf("a tutorial that agrees with the code: %q", p)
+	}
+
+	drifts := map[string]string{
+		"a changed line":   strings.Replace(good, `println("hi")`, `println("hello")`, 1),
+		"re-indented code": strings.Replace(good, "\tprintln", "    println", 1),
+		"a partial line":   strings.Replace(good, "func main() {\n\tprintln", "main() {\n\tprintln", 1),
+		"a missing file":   strings.Replace(good, "go step1-http/main.go", "go step1-http/gone.go", 1),
+		"a missing go run": strings.Replace(good, "go run ./step1-http", "go run ./step9-nope", 1),
+		"a missing cd":     strings.Replace(good, "cd step1-http", "cd step1", 1),
+		"a missing path":   strings.Replace(good, "`step1-http/main.go`", "`step1-http/server.go`", 1),
+		"a missing test":   strings.Replace(good, "TestReal", "TestImagined", 1),
+		"an empty excerpt": strings.Replace(good, "func main() {\n\tprintln(\"hi\")\n}\n```", "```", 1),
+	}
+	for what, doc := range drifts {
+		if p := Check(doc, dir); len(p) == 0 {
+			t.Errorf("%s went unnoticed", what)
+		}
+	}
+}
