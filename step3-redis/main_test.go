@@ -77,9 +77,14 @@ func (r *testRedis) client(t testing.TB) *redis.Client {
 type instance struct {
 	hub *hub
 	url string // the WebSocket URL
+	// shutdown takes the steps main takes after Ctrl-C. It runs when the
+	// test ends, unless the test has run it already.
+	shutdown func()
 }
 
-func startInstance(t testing.TB, rdb *redis.Client) *instance {
+// startInstance runs an instance on rdb; configure may change its HTTP
+// server before it starts.
+func startInstance(t testing.TB, rdb *redis.Client, configure ...func(*httptest.Server)) *instance {
 	t.Helper()
 	h := newHub(rdb)
 	ps := rdb.Subscribe(context.Background(), chatChannel)
@@ -88,8 +93,13 @@ func startInstance(t testing.TB, rdb *redis.Client) *instance {
 		h.relay(ps)
 		close(relayDone)
 	}()
-	srv := httptest.NewServer(newMux(h))
-	t.Cleanup(func() {
+	srv := httptest.NewUnstartedServer(newMux(h))
+	for _, f := range configure {
+		f(srv)
+	}
+	srv.Start()
+	inst := &instance{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
+	inst.shutdown = sync.OnceFunc(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
@@ -98,14 +108,15 @@ func startInstance(t testing.TB, rdb *redis.Client) *instance {
 		<-relayDone
 		rdb.Close()
 	})
+	t.Cleanup(inst.shutdown)
 	waitFor(t, "Redis to confirm the subscription", h.isSubscribed)
-	return &instance{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
+	return inst
 }
 
-func startInstanceOn(t testing.TB, r *testRedis) *instance {
+func startInstanceOn(t testing.TB, r *testRedis, configure ...func(*httptest.Server)) *instance {
 	t.Helper()
 	opts, _ := redis.ParseURL(r.url)
-	return startInstance(t, redis.NewClient(opts))
+	return startInstance(t, redis.NewClient(opts), configure...)
 }
 
 func dial(t *testing.T, url string) *websocket.Conn {
@@ -360,27 +371,11 @@ func TestInvalidRedisURLIsAnError(t *testing.T) {
 func TestShutdownSays1001AndLeavesNothingBehind(t *testing.T) {
 	r := newTestRedis(t)
 	before := runtime.NumGoroutine()
-	opts, _ := redis.ParseURL(r.url)
-	rdb := redis.NewClient(opts)
-	h := newHub(rdb)
-	ps := rdb.Subscribe(context.Background(), chatChannel)
-	relayDone := make(chan struct{})
-	go func() {
-		h.relay(ps)
-		close(relayDone)
-	}()
-	srv := httptest.NewServer(newMux(h))
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
-	conns := []*websocket.Conn{dial(t, url), dial(t, url)}
-	waitFor(t, "2 clients", func() bool { return h.count() == 2 })
+	inst := startInstanceOn(t, r)
+	conns := []*websocket.Conn{dial(t, inst.url), dial(t, inst.url)}
+	waitFor(t, "2 clients", func() bool { return inst.hub.count() == 2 })
 
-	// The same steps as main after Ctrl-C.
-	srv.Close()
-	h.closeAll(context.Background())
-	ps.Close()
-	<-relayDone
-	rdb.Close()
-
+	inst.shutdown()
 	for _, c := range conns {
 		if code := closeCode(t, c); code != websocket.CloseGoingAway {
 			t.Errorf("close code = %d, want %d", code, websocket.CloseGoingAway)
@@ -391,24 +386,12 @@ func TestShutdownSays1001AndLeavesNothingBehind(t *testing.T) {
 
 func TestSlowClientIsDroppedOthersKeepReceiving(t *testing.T) {
 	r := newTestRedis(t)
-	opts, _ := redis.ParseURL(r.url)
-	rdb := redis.NewClient(opts)
-	h := newHub(rdb)
-	ps := rdb.Subscribe(context.Background(), chatChannel)
-	go h.relay(ps)
-	srv := httptest.NewUnstartedServer(newMux(h))
 	// Small kernel buffers, so a client that stops reading blocks its
 	// writer after a few kilobytes instead of megabytes.
-	srv.Listener = smallBufferListener{srv.Listener}
-	srv.Start()
-	t.Cleanup(func() {
-		srv.Close()
-		h.closeAll(context.Background())
-		ps.Close()
-		rdb.Close()
+	inst := startInstanceOn(t, r, func(srv *httptest.Server) {
+		srv.Listener = smallBufferListener{srv.Listener}
 	})
-	waitFor(t, "the subscription", h.isSubscribed)
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	h, url := inst.hub, inst.url
 
 	slow := dial(t, url) // never reads until the end
 	slow.NetConn().(*net.TCPConn).SetReadBuffer(4096)

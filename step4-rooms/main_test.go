@@ -100,6 +100,9 @@ func (r *testRedis) waitNumsub(t *testing.T, channel string, want int64) {
 type instance struct {
 	hub *hub
 	url string // the WebSocket URL, without ?name=
+	// shutdown takes the steps main takes after Ctrl-C. It runs when the
+	// test ends, unless the test has run it already.
+	shutdown func()
 }
 
 func startInstance(t testing.TB, rdb *redis.Client, configure ...func(*hub)) *instance {
@@ -115,7 +118,8 @@ func startInstance(t testing.TB, rdb *redis.Client, configure ...func(*hub)) *in
 		close(relayDone)
 	}()
 	srv := httptest.NewServer(newMux(h))
-	t.Cleanup(func() {
+	inst := &instance{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
+	inst.shutdown = sync.OnceFunc(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
@@ -124,8 +128,9 @@ func startInstance(t testing.TB, rdb *redis.Client, configure ...func(*hub)) *in
 		<-relayDone
 		rdb.Close()
 	})
+	t.Cleanup(inst.shutdown)
 	waitFor(t, "Redis to confirm the subscription", h.isSubscribed)
-	return &instance{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
+	return inst
 }
 
 func startInstanceOn(t testing.TB, r *testRedis, configure ...func(*hub)) *instance {
@@ -523,27 +528,12 @@ func TestRoomsComeBackAfterARedisOutage(t *testing.T) {
 func TestShutdownSays1001AndLeavesNothingBehind(t *testing.T) {
 	r := newTestRedis(t)
 	before := runtime.NumGoroutine()
-	opts, _ := redis.ParseURL(r.url)
-	rdb := redis.NewClient(opts)
-	ps := rdb.Subscribe(context.Background(), broadcastChannel)
-	h := newHub(rdb, ps)
-	relayDone := make(chan struct{})
-	go func() {
-		h.relay()
-		close(relayDone)
-	}()
-	srv := httptest.NewServer(newMux(h))
-	inst := &instance{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
+	inst := startInstanceOn(t, r)
 	alice, bob := connect(t, inst, "alice"), connect(t, inst, "bob")
 	alice.join("lobby")
 	bob.join("lobby")
 
-	// The same steps as main after Ctrl-C.
-	srv.Close()
-	h.closeAll(context.Background())
-	ps.Close()
-	<-relayDone
-	rdb.Close()
+	inst.shutdown()
 
 	for _, c := range []*testClient{alice, bob} {
 		if code := closeCode(t, c.conn); code != websocket.CloseGoingAway {
