@@ -154,9 +154,12 @@ func main() {
 	// Stop accepting; then say goodbye (1001) to every client and wait for
 	// their goroutines; then the subscription and Redis; the broker last,
 	// because the other instances may still be using it until this moment.
+	// Close, not Shutdown: the WebSockets left the HTTP server when they
+	// were upgraded, and Shutdown would wait up to 5 seconds for a
+	// connection that a browser opened ahead of need and never used.
+	srv.Close()
 	timeout, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	srv.Shutdown(timeout)
 	h.closeAll(timeout)
 	ps.Close()
 	<-relayDone
