@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,8 +104,13 @@ type browser struct {
 	output *syncBuffer     // Chromium's own stdout and stderr
 	tabs   []*tab
 
-	mu       sync.Mutex // guards problems, written by chromedp's event goroutines
+	mu       sync.Mutex // guards what follows; chromedp's event goroutines use it
 	problems []string
+	// down maps a tab's name to the WebSocket URL prefix of a server that
+	// the test has stopped on purpose: see expectReconnects.
+	down map[string]string
+	// excused counts, per tab, the log entries that down let through.
+	excused map[string]int
 }
 
 // tab is one browser tab. Its methods fail the test on error, so they must
@@ -120,7 +125,7 @@ type tab struct {
 // closes it when the test ends.
 func newBrowser(t *testing.T, chromium string) *browser {
 	t.Helper()
-	b := &browser{t: t, output: &syncBuffer{}}
+	b := &browser{t: t, output: &syncBuffer{}, down: map[string]string{}, excused: map[string]int{}}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
 		chromedp.UserDataDir(t.TempDir()),
@@ -174,7 +179,7 @@ func (b *browser) recordProblem(tabName string, ev any) {
 		problem = fmt.Sprintf("console.%s: %s", ev.Type, describeArgs(ev.Args))
 	case *cdplog.EventEntryAdded:
 		e := ev.Entry
-		if e.Level != cdplog.LevelError || isFaviconMiss(e) {
+		if e.Level != cdplog.LevelError || b.excuse(tabName, e) {
 			return
 		}
 		problem = fmt.Sprintf("browser log (%s): %s", e.Source, e.Text)
@@ -189,16 +194,41 @@ func (b *browser) recordProblem(tabName string, ev any) {
 	b.problems = append(b.problems, tabName+": "+problem)
 }
 
-// isFaviconMiss reports the one browser error the tests accept: Chromium
-// asks every page's server for /favicon.ico, the steps serve no icon, and
-// the 404 is logged as a network error. It says nothing about the chat; any
-// other failed request still counts.
-func isFaviconMiss(e *cdplog.Entry) bool {
-	if e.Source != cdplog.SourceNetwork {
+// expectReconnects is for a test that stops srv on purpose, to restart it,
+// while tab is connected to it: the page then tries to reconnect, and
+// Chromium logs each attempt that finds no server as a network error,
+// "WebSocket connection to 'ws://…' failed: …". That is what a person sees
+// in the console during a restart, and no fault of the page. Until the
+// returned function is called, exactly those entries, for that tab and
+// that server, are not problems; anything else still is. Call the function
+// once the page has reconnected: entries arrive in order, so none of the
+// attempts before that can come later.
+func (b *browser) expectReconnects(tb *tab, srv *server) (done func()) {
+	prefix := "WebSocket connection to 'ws://" + strings.TrimPrefix(srv.URL, "http://") + "/"
+	b.mu.Lock()
+	b.down[tb.name] = prefix
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		delete(b.down, tb.name)
+		n := b.excused[tb.name]
+		b.excused[tb.name] = 0
+		b.mu.Unlock()
+		b.t.Logf("tab %s: %d failed WebSocket connections to %s while it was down, as expected", tb.name, n, srv.name)
+	}
+}
+
+// excuse reports whether e is a failed WebSocket connection that
+// expectReconnects expects, and counts it.
+func (b *browser) excuse(tabName string, e *cdplog.Entry) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	prefix, ok := b.down[tabName]
+	if !ok || e.Source != cdplog.SourceNetwork || !strings.HasPrefix(e.Text, prefix) || !strings.Contains(e.Text, "' failed: ") {
 		return false
 	}
-	u, err := url.Parse(e.URL)
-	return err == nil && u.Path == "/favicon.ico"
+	b.excused[tabName]++
+	return true
 }
 
 // takeProblems returns the problems recorded so far and forgets them.
@@ -325,6 +355,21 @@ func poll(fn string, args ...any) chromedp.Action {
 func (tb *tab) eval(what, expr string, res any) {
 	tb.t.Helper()
 	tb.run(what, chromedp.Evaluate(expr, res))
+}
+
+// call calls the JavaScript function fn with args (each JSON-encoded) and
+// decodes its result into res.
+func (tb *tab) call(what, fn string, res any, args ...any) {
+	tb.t.Helper()
+	encoded := make([]string, len(args))
+	for i, a := range args {
+		b, err := json.Marshal(a)
+		if err != nil {
+			tb.t.Fatalf("tab %s: %s: %v", tb.name, what, err)
+		}
+		encoded[i] = string(b)
+	}
+	tb.eval(what, "("+fn+")("+strings.Join(encoded, ", ")+")", res)
 }
 
 // text returns the text of the element that the CSS selector sel matches.

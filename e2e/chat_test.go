@@ -86,24 +86,29 @@ func (tb *tab) messages() []string {
 	return texts
 }
 
-// checkNoXSS fails the test if xssProbe became markup in the page: an
-// element inside a message, or the probe's handler having run. Without an
-// img element there is nothing whose onerror could still fire later, so
-// checking once is enough.
-func (tb *tab) checkNoXSS() {
+// messageMarkup selects, in the chat pages of steps 1 to 3, any element
+// inside a message: there a message is only text.
+const messageMarkup = "#messages li *"
+
+// checkNoXSS fails the test if xssProbe became markup in the page: an img
+// anywhere (no page has images), an element that markup (a CSS selector)
+// matches where the page puts only text, or the probe's handler having
+// run. Without an img element there is nothing whose onerror could still
+// fire later, so checking once is enough.
+func (tb *tab) checkNoXSS(markup string) {
 	tb.t.Helper()
 	var r struct {
 		Images   int  `json:"images"`
 		Elements int  `json:"elements"`
 		Ran      bool `json:"ran"`
 	}
-	tb.eval("looking for injected markup", `({
-		images: document.querySelectorAll("#messages img").length,
-		elements: document.querySelectorAll("#messages li *").length,
+	tb.call("looking for injected markup", `(markup) => ({
+		images: document.querySelectorAll("img").length,
+		elements: document.querySelectorAll(markup).length,
 		ran: window.__xss !== undefined,
-	})`, &r)
+	})`, &r, markup)
 	if r.Images > 0 || r.Elements > 0 {
-		tb.t.Errorf("tab %s: a message became markup: %d img and %d elements inside #messages li", tb.name, r.Images, r.Elements)
+		tb.t.Errorf("tab %s: a message became markup: %d img, and %d elements matching %q", tb.name, r.Images, r.Elements, markup)
 	}
 	if r.Ran {
 		tb.t.Errorf("tab %s: a message ran script: window.__xss is set", tb.name)
@@ -139,6 +144,6 @@ send:
 			}
 		}
 	}
-	a.checkNoXSS()
-	b.checkNoXSS()
+	a.checkNoXSS(messageMarkup)
+	b.checkNoXSS(messageMarkup)
 }

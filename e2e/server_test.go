@@ -45,11 +45,18 @@ const (
 func (s step) pkg() string { return "example.com/pubsub-chat/" + string(s) }
 
 // present reports whether the step has been written yet: its main.go exists.
-// The tests run in e2e/, so the steps are next to it.
+// The tests run in e2e/, so the steps are next to it. The same file is also
+// looked at through the step's link (see readSources), so that go test's
+// cache notices when a step that was missing lands.
 func (s step) present() bool {
+	os.Stat(filepath.Join(s.link(), "main.go"))
 	_, err := os.Stat(filepath.Join("..", string(s), "main.go"))
 	return err == nil
 }
+
+// link is the step's folder as seen through e2e/testdata/STEP, a symbolic
+// link to ../../STEP; see readSources for why.
+func (s step) link() string { return filepath.Join("testdata", string(s)) }
 
 // skipUnlessPresent skips a test of a step that is not written yet, so its
 // test starts to run on its own when the step lands.
@@ -88,6 +95,9 @@ var builds = map[step]func() (string, error){
 
 func buildOnce(s step) func() (string, error) {
 	return sync.OnceValues(func() (string, error) {
+		if err := readSources(s); err != nil {
+			return "", err
+		}
 		bin := filepath.Join(binDir, string(s))
 		args := []string{"build", "-o", bin}
 		if raceEnabled {
@@ -104,6 +114,55 @@ func buildOnce(s step) func() (string, error) {
 	})
 }
 
+// readSources reads every file of the step's folder, so that go test's
+// cache knows the test depends on them. go test caches a passing result
+// and re-runs the test only if the test binary changed or a file the test
+// opened did (its size or modification time; an opened folder counts with
+// its list of files). The steps are built by a separate go build, so
+// without this a changed step would not re-run the tests.
+//
+// go test only re-checks files inside the test's own module, e2e/, and
+// ignores ../STEP; hence the files are read through the link
+// testdata/STEP -> ../../STEP, whose path is inside e2e/. The link must
+// lead to the step's folder: a checkout without symbolic links (Windows
+// with git's core.symlinks off) makes it a small text file instead, and
+// the build then fails here rather than the cache going stale unnoticed.
+func readSources(s step) error {
+	link, dir := s.link(), filepath.Join("..", string(s))
+	viaLink, err1 := os.Stat(link)
+	direct, err2 := os.Stat(dir)
+	if err1 != nil || err2 != nil || !os.SameFile(viaLink, direct) {
+		return fmt.Errorf("%s must be a symbolic link to the step's folder, ../../%s, so that go test's cache sees the step change; in e2e/, make it with: ln -sfn ../../%s %s", link, s, s, link)
+	}
+	return readTree(link)
+}
+
+// readTree reads the folder dir and every file in it and in its
+// subfolders, except testdata and the folders go ignores (.x and _x).
+func readTree(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		switch {
+		case e.IsDir():
+			if name := e.Name(); name == "testdata" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
+				continue
+			}
+			if err := readTree(path); err != nil {
+				return err
+			}
+		case e.Type().IsRegular():
+			if _, err := os.ReadFile(path); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // buildStep returns the path of the step's binary, building it on first use.
 func buildStep(t *testing.T, s step) string {
 	t.Helper()
@@ -114,17 +173,27 @@ func buildStep(t *testing.T, s step) string {
 	return bin
 }
 
-// server is one running step process.
+// server is one step server on its own port. It runs as one process at a
+// time: restart replaces the process, on the same port.
 type server struct {
 	name string
 	// URL is http://127.0.0.1:PORT, without a trailing slash. The steps
 	// listen on "localhost", which Go resolves to 127.0.0.1 for listening.
 	URL string
 
+	bin    string
+	port   int
+	env    []string
+	output *syncBuffer // stdout and stderr of every process, interleaved
+	proc   *process    // the current process
+}
+
+// process is one run of a server's binary.
+type process struct {
 	cmd     *exec.Cmd
-	output  *syncBuffer // stdout and stderr, interleaved
 	exited  chan struct{}
 	waitErr error // valid once exited is closed
+	stopped bool  // the test stopped it on purpose, to restart the server
 }
 
 // startServer builds the step if needed, starts it on a free loopback port
@@ -139,27 +208,66 @@ func startServer(t *testing.T, s step, env ...string) *server {
 	srv := &server{
 		name:   fmt.Sprintf("%s :%d", s, port),
 		URL:    fmt.Sprintf("http://127.0.0.1:%d", port),
+		bin:    bin,
+		port:   port,
+		env:    env,
 		output: &syncBuffer{},
-		exited: make(chan struct{}),
 	}
-	srv.cmd = exec.Command(bin, fmt.Sprint(port))
-	// Later entries win, so env overrides the test's own environment.
-	srv.cmd.Env = append(os.Environ(), env...)
-	srv.cmd.Stdout = srv.output
-	srv.cmd.Stderr = srv.output
-	if err := srv.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", srv.name, err)
-	}
-	go func() {
-		srv.waitErr = srv.cmd.Wait()
-		close(srv.exited)
-	}()
+	srv.launch(t)
 	t.Cleanup(func() { srv.stop(t) })
-
 	if err := srv.waitReady(); err != nil {
 		t.Fatalf("%s: %v", srv.name, err)
 	}
 	return srv
+}
+
+// launch starts a new process of the server, without waiting for it.
+func (srv *server) launch(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command(srv.bin, fmt.Sprint(srv.port))
+	// Later entries win, so env overrides the test's own environment.
+	cmd.Env = append(os.Environ(), srv.env...)
+	cmd.Stdout = srv.output
+	cmd.Stderr = srv.output
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", srv.name, err)
+	}
+	p := &process{cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	srv.proc = p
+}
+
+// restart stops the server as a person does, with Ctrl-C (here SIGTERM),
+// calls whileStopped (if not nil) once the process has exited, then starts
+// the same binary again on the same port with the same environment and
+// waits until its page answers. The server must exit on its own after
+// SIGTERM, and cleanly: from step 3 on, a server shuts down gracefully.
+func (srv *server) restart(t *testing.T, whileStopped func()) {
+	t.Helper()
+	p := srv.proc
+	select {
+	case <-p.exited:
+		t.Fatalf("%s exited before the restart: %v", srv.name, p.waitErr)
+	default:
+	}
+	p.stopped = true
+	if !srv.terminate(t, p) {
+		t.Fatalf("%s: did not exit after SIGTERM", srv.name)
+	}
+	if p.waitErr != nil {
+		t.Errorf("%s: after SIGTERM: %v, want a clean exit", srv.name, p.waitErr)
+	}
+	if whileStopped != nil {
+		whileStopped()
+	}
+	fmt.Fprintf(srv.output, "--- e2e: restarting %s ---\n", srv.name)
+	srv.launch(t)
+	if err := srv.waitReady(); err != nil {
+		t.Fatalf("%s, restarted: %v", srv.name, err)
+	}
 }
 
 // freePort asks the kernel for a free loopback port. The listener is closed
@@ -195,8 +303,8 @@ func (srv *server) waitReady() error {
 			return fmt.Errorf("not ready after %v: %v", serverStartTimeout, err)
 		}
 		select {
-		case <-srv.exited:
-			return fmt.Errorf("exited before it was ready: %v", srv.waitErr)
+		case <-srv.proc.exited:
+			return fmt.Errorf("exited before it was ready: %v", srv.proc.waitErr)
 		case <-tick.C:
 		}
 	}
@@ -206,18 +314,14 @@ func (srv *server) waitReady() error {
 // server that died on its own, or whose output reports a data race, fails
 // the test; on any failure its output is printed.
 func (srv *server) stop(t *testing.T) {
+	p := srv.proc
 	select {
-	case <-srv.exited:
-		t.Errorf("%s exited during the test: %v", srv.name, srv.waitErr)
-	default:
-		srv.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-srv.exited:
-		case <-time.After(serverStopTimeout):
-			t.Logf("%s ignored SIGTERM for %v; killing it", srv.name, serverStopTimeout)
-			srv.cmd.Process.Kill()
-			<-srv.exited
+	case <-p.exited:
+		if !p.stopped {
+			t.Errorf("%s exited during the test: %v", srv.name, p.waitErr)
 		}
+	default:
+		srv.terminate(t, p)
 	}
 	out := srv.output.String()
 	if strings.Contains(out, "WARNING: DATA RACE") {
@@ -225,6 +329,22 @@ func (srv *server) stop(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("output of %s:\n%s", srv.name, indent(out))
+	}
+}
+
+// terminate sends the process SIGTERM and waits until it exits; after
+// serverStopTimeout it kills it instead. It reports whether the process
+// exited by itself.
+func (srv *server) terminate(t *testing.T, p *process) bool {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return true
+	case <-time.After(serverStopTimeout):
+		t.Logf("%s ignored SIGTERM for %v; killing it", srv.name, serverStopTimeout)
+		p.cmd.Process.Kill()
+		<-p.exited
+		return false
 	}
 }
 

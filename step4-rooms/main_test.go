@@ -620,7 +620,7 @@ func TestServesThePage(t *testing.T) {
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Errorf("GET / = %d %q", res.StatusCode, res.Header.Get("Content-Type"))
 	}
-	if !strings.Contains(string(body), `"/ws"`) {
+	if !strings.Contains(string(body), `"/ws?name="`) {
 		t.Error("the page does not connect to /ws")
 	}
 }
