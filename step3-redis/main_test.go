@@ -229,7 +229,7 @@ func TestOneSubscriptionPerProcess(t *testing.T) {
 	// Redis drops a closed subscription a moment after the client goes, so
 	// one left over from an earlier test may still count for an instant.
 	var numsub int64
-	waitFor(t, "PUBSUB NUMSUB chat = 2", func() bool {
+	waitFor(t, "PUBSUB NUMSUB chat = 2 (is something else, such as a running instance, subscribed on this Redis?)", func() bool {
 		numsub = rdb.PubSubNumSub(context.Background(), chatChannel).Val()[chatChannel]
 		return numsub == 2
 	})

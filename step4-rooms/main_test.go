@@ -91,7 +91,7 @@ func (r *testRedis) numsub(t *testing.T, channel string) int64 {
 // can lag for an instant.
 func (r *testRedis) waitNumsub(t *testing.T, channel string, want int64) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("PUBSUB NUMSUB %s = %d", channel, want), func() bool {
+	waitFor(t, fmt.Sprintf("PUBSUB NUMSUB %s = %d (is something else, such as a running instance, subscribed on this Redis?)", channel, want), func() bool {
 		return r.numsub(t, channel) == want
 	})
 }
