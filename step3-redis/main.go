@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -74,6 +75,12 @@ const (
 	// down: short enough to notice it is back quickly, long enough not to
 	// spin while it is gone.
 	maxRetryDelay = 2 * time.Second
+
+	// confirmWait is how long relay waits for Redis to confirm a SUBSCRIBE
+	// before it sends it again. Rarely, after Redis comes back, go-redis's
+	// own SUBSCRIBE on the new connection never reaches it; asking again is
+	// harmless, since Redis ignores a SUBSCRIBE to a channel we already have.
+	confirmWait = 3 * time.Second
 
 	// shutdownTimeout bounds a graceful shutdown: clients get this long to
 	// receive their close frame before the process exits anyway.
@@ -277,10 +284,20 @@ func (h *hub) relay(ps *redis.PubSub) {
 	delay := 100 * time.Millisecond
 	for {
 		// Subscribe did not wait for Redis: its answer arrives here, as a
-		// *redis.Subscription, before any message does.
-		msg, err := ps.Receive(context.Background())
+		// *redis.Subscription, before any message does. Until it has come,
+		// wait at most confirmWait, then ask again. (Once subscribed, wait
+		// without a deadline: one that struck mid-message would garble it.)
+		wait := time.Duration(0)
+		if !h.isSubscribed() {
+			wait = confirmWait
+		}
+		msg, err := ps.ReceiveTimeout(context.Background(), wait)
 		if errors.Is(err, redis.ErrClosed) {
 			return
+		}
+		if netErr := net.Error(nil); errors.As(err, &netErr) && netErr.Timeout() {
+			ps.Subscribe(context.Background(), chatChannel)
+			continue
 		}
 		if err != nil {
 			if h.setSubscribed(false) && !h.isClosing() {

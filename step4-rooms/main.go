@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -125,6 +126,12 @@ const (
 	// down: short enough to notice it is back quickly, long enough not to
 	// spin while it is gone.
 	maxRetryDelay = 2 * time.Second
+
+	// confirmWait is how long relay waits for Redis to confirm a SUBSCRIBE
+	// before it sends it again. Rarely, after Redis comes back, go-redis's
+	// own SUBSCRIBE on the new connection never reaches it; asking again is
+	// harmless, since Redis ignores a SUBSCRIBE to a channel we already have.
+	confirmWait = 3 * time.Second
 
 	// shutdownTimeout bounds a graceful shutdown: clients get this long to
 	// receive their close frame before the process exits anyway.
@@ -545,9 +552,21 @@ func (h *hub) publish(c *client, req request) error {
 func (h *hub) relay() {
 	delay := 100 * time.Millisecond
 	for {
-		msg, err := h.ps.Receive(context.Background())
+		// Until Redis has confirmed the broadcast channel (at start, after
+		// an outage), wait at most confirmWait, then ask again for every
+		// channel we want. (Once subscribed, wait without a deadline: one
+		// that struck mid-message would garble it.)
+		wait := time.Duration(0)
+		if !h.isSubscribed() {
+			wait = confirmWait
+		}
+		msg, err := h.ps.ReceiveTimeout(context.Background(), wait)
 		if errors.Is(err, redis.ErrClosed) {
 			return
+		}
+		if netErr := net.Error(nil); errors.As(err, &netErr) && netErr.Timeout() {
+			h.ps.Subscribe(context.Background(), h.wantedChannels()...)
+			continue
 		}
 		if err != nil {
 			if h.lostSubscription() {
@@ -618,6 +637,17 @@ func (h *hub) lostSubscription() bool {
 	was := h.subscribed
 	h.subscribed = false
 	return was && !h.closing
+}
+
+// wantedChannels is every channel this instance needs: broadcast and its rooms.
+func (h *hub) wantedChannels() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	channels := []string{broadcastChannel}
+	for name := range h.rooms {
+		channels = append(channels, roomPrefix+name)
+	}
+	return channels
 }
 
 func (h *hub) isSubscribed() bool {
