@@ -240,6 +240,24 @@ func TestClientsLeaveNothingBehind(t *testing.T) {
 	waitFor(t, "the connection goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
 
+// An idle client costs one goroutine, its reader: its writer runs only
+// while something waits to be sent.
+func TestIdleClientsHoldOneGoroutineEach(t *testing.T) {
+	h, url := startServer(t)
+	before := runtime.NumGoroutine()
+
+	conns := make([]*websocket.Conn, 20)
+	for i := range conns {
+		conns[i] = dial(t, url)
+	}
+	waitFor(t, "the clients in the hub", func() bool { return h.count() == len(conns) })
+	conns[0].WriteMessage(websocket.TextMessage, []byte("hello"))
+	for _, conn := range conns {
+		readLines(t, conn, 1)
+	}
+	waitFor(t, "one goroutine per idle client", func() bool { return runtime.NumGoroutine() <= before+len(conns) })
+}
+
 func TestOtherOriginsAreRefused(t *testing.T) {
 	_, url := startServer(t)
 

@@ -469,6 +469,29 @@ func TestClientsLeaveNothingBehind(t *testing.T) {
 	waitFor(t, "the connection goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
 
+// An idle client costs one goroutine, its reader: its writer runs only
+// while something waits to be sent.
+func TestIdleClientsHoldOneGoroutineEach(t *testing.T) {
+	a := startInstanceOn(t, newTestRedis(t))
+	// The first message opens go-redis's connection for publishing (and,
+	// in miniredis, a goroutine that serves it): not the clients' doing.
+	if err := a.hub.publish([]byte("warm-up")); err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+
+	conns := make([]*websocket.Conn, 20)
+	for i := range conns {
+		conns[i] = dial(t, a.url)
+	}
+	waitFor(t, "the clients in the hub", func() bool { return a.hub.count() == len(conns) })
+	conns[0].WriteMessage(websocket.TextMessage, []byte("hello"))
+	for _, conn := range conns {
+		readLines(t, conn, 1)
+	}
+	waitFor(t, "one goroutine per idle client", func() bool { return runtime.NumGoroutine() <= before+len(conns) })
+}
+
 func TestOtherOriginsAreRefused(t *testing.T) {
 	srv := httptest.NewServer(newMux(newHub(nil)))
 	defer srv.Close()

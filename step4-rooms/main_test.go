@@ -598,6 +598,41 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	bob.expectMessage("lobby", "B carries on")
 }
 
+// An idle client costs one goroutine, its reader: its writer runs only
+// while something waits to be sent, and its heartbeat is a timer.
+func TestIdleClientsHoldOneGoroutineEach(t *testing.T) {
+	// Pings every few milliseconds; the clients do not read, so they do
+	// not answer, but pongWait is long enough not to drop them.
+	fastPings := func(h *hub) { h.pingPeriod, h.pongWait = 5*time.Millisecond, time.Minute }
+	a := startInstanceOn(t, newTestRedis(t), fastPings)
+	before := runtime.NumGoroutine()
+
+	clients := make([]*testClient, 20)
+	for i := range clients {
+		clients[i] = connect(t, a, fmt.Sprintf("c%d", i))
+	}
+	waitFor(t, "the clients in the hub", func() bool { return a.hub.count() == len(clients) })
+
+	// The first client counts its pings; the others just sit there.
+	first := clients[0].conn
+	pinged := make(chan struct{})
+	pings := 0
+	first.SetPingHandler(func(string) error {
+		if pings++; pings == 3 {
+			close(pinged)
+		}
+		return nil
+	})
+	go first.ReadMessage() // handles the pings; returns once first is closed
+	select {
+	case <-pinged:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pings within 5 s")
+	}
+	first.Close()
+	waitFor(t, "one goroutine per idle client", func() bool { return runtime.NumGoroutine() <= before+len(clients)-1 })
+}
+
 func TestOtherOriginsAreRefused(t *testing.T) {
 	srv := httptest.NewServer(newMux(newHub(nil, nil)))
 	defer srv.Close()
