@@ -75,6 +75,11 @@ const (
 	// writeWait bounds a single write. A client whose network has stalled
 	// this long is treated as gone, and its writer goroutine ends.
 	writeWait = 10 * time.Second
+
+	// writerLinger is how long a writer with nothing to send waits for more
+	// before it ends. In a busy chat the next message comes sooner, so one
+	// writer keeps running; a client whose chat has gone quiet costs none.
+	writerLinger = time.Second
 )
 
 const (
@@ -740,15 +745,19 @@ func (h *hub) count() int {
 // allocated up front for every client, busy or idle, while a slice grows
 // only while messages wait, and writePump takes all of them at once.
 //
-// writePump runs only while there is something to send: push starts it,
-// and it ends when the queue is empty. An idle client then costs one
-// goroutine instead of two, about 2.5 KB less for every idle connection.
+// writePump runs only while the client has something to receive: push
+// starts it, and it ends once it has had nothing to send for writerLinger.
+// An idle client then costs one goroutine instead of two, about 2.5 KB
+// less for every idle connection.
 type client struct {
 	conn *websocket.Conn
 	name string
 	// rooms maps each room the client is in to whether it has been told
 	// "joined" yet. The hub's mu guards it.
 	rooms map[string]bool
+	// wake tells a waiting writePump that there is something to do. It
+	// holds one token, so waking a writer that is already awake costs nothing.
+	wake chan struct{}
 	// stopped is closed by the last writePump, once it has closed the
 	// connection, so that shutdown can wait for it.
 	stopped chan struct{}
@@ -764,7 +773,7 @@ type client struct {
 }
 
 func newClient(conn *websocket.Conn, name string) *client {
-	return &client{conn: conn, name: name, rooms: make(map[string]bool), stopped: make(chan struct{})}
+	return &client{conn: conn, name: name, rooms: make(map[string]bool), wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 }
 
 // push queues msg for writePump; it reports false if the queue is full.
@@ -778,7 +787,7 @@ func (c *client) push(msg []byte) bool {
 		return false
 	}
 	c.queue = append(c.queue, msg)
-	c.startWriter()
+	c.signal()
 	return true
 }
 
@@ -790,7 +799,7 @@ func (c *client) finish(closeMsg []byte) {
 	if c.heartbeat != nil {
 		c.heartbeat.Stop()
 	}
-	c.startWriter()
+	c.signal()
 }
 
 // startHeartbeat has ping run every period. A timer, not a goroutine
@@ -811,31 +820,44 @@ func (c *client) ping() {
 		return
 	}
 	c.pingDue = true
-	c.startWriter()
+	c.signal()
 	c.heartbeat.Reset(c.pingPeriod)
 }
 
-// startWriter starts writePump unless it is already running. The caller
+// signal wakes writePump, or starts it if it is not running. The caller
 // holds c.mu, so two callers cannot both start one.
-func (c *client) startWriter() {
+func (c *client) signal() {
 	if !c.writing {
 		c.writing = true
 		go c.writePump()
+		return
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default: // a wake-up is already pending
 	}
 }
 
-// take empties the queue for writePump. With nothing left to send, it
-// also records that writePump is about to end, under the same lock, so
-// that the next push starts a new one instead of counting on this one.
+// take empties the queue for writePump, and says whether a ping is due.
 func (c *client) take() (msgs [][]byte, ping, done bool, closeMsg []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	msgs, c.queue = c.queue, nil
 	ping, c.pingDue = c.pingDue, false
-	if len(msgs) == 0 && !ping && !c.done {
-		c.writing = false
-	}
 	return msgs, ping, c.done, c.closeMsg
+}
+
+// retire ends writePump's turn, unless something came in at the last
+// moment: then it reports false, and writePump carries on. Deciding under
+// c.mu means that every signal either finds this writer or starts a new one.
+func (c *client) retire() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) > 0 || c.pingDue || c.done {
+		return false
+	}
+	c.writing = false
+	return true
 }
 
 // serveWS checks the name, upgrades the request, and starts the
@@ -942,15 +964,14 @@ func (h *hub) roomConfirmed(name string) bool {
 }
 
 // writePump is the only goroutine that writes to the connection. It sends
-// what is queued, and the heartbeat's ping, until there is nothing left,
-// and then ends; once the hub has let go of the client, it sends the close
-// frame and hangs up instead.
+// what is queued, and the heartbeat's pings, and ends once it has had
+// nothing to send for writerLinger; when the hub has let go of the client,
+// it sends the close frame and hangs up instead.
 func (c *client) writePump() {
+	idle := time.NewTimer(writerLinger)
+	defer idle.Stop()
 	for {
 		msgs, ping, done, closeMsg := c.take()
-		if len(msgs) == 0 && !ping && !done {
-			return // nothing left: the next push or ping starts a new writePump
-		}
 		var err error
 		if ping {
 			err = c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
@@ -972,6 +993,17 @@ func (c *client) writePump() {
 			c.conn.Close()
 			close(c.stopped)
 			return
+		}
+		if len(msgs) > 0 || ping {
+			continue // more may have come in meanwhile
+		}
+		idle.Reset(writerLinger)
+		select {
+		case <-c.wake:
+		case <-idle.C:
+			if c.retire() {
+				return // the next signal starts a new writePump
+			}
 		}
 	}
 }
