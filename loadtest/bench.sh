@@ -22,13 +22,16 @@
 # BUDGET_SECONDS per kind. The best rate must then pass a second run (else
 # 10% less is tried). Each run gets a fresh Redis and fresh servers, so that
 # a failed run cannot leave backlogs behind for the next. With the defaults,
-# a kind takes 8 to 15 minutes: the budget, the confirmation (at most three
-# runs of about 20 s past the budget), and the idle measurement.
+# a kind takes 15 to 22 minutes: the budget, the confirmation (at most
+# three runs of about 20 s past the budget), and the idle measurement
+# (about 7 minutes).
 #
 # Settings come from the environment (defaults in brackets): CLIENTS [1000],
 # SENDERS [20], RUN_SECONDS [10], START_RATE [50], MIN_RATE [5],
 # PRECISION [10, percent], P99_LIMIT_MS [100], BUDGET_SECONDS [600],
-# IDLE_CLIENTS [8000], SETTLE_SECONDS [5], INSTANCES [2; 1 for step2-*],
+# IDLE_CLIENTS [8000], SETTLE_SECONDS [5], IDLE_SECONDS [180] (see
+# measure_idle), RATE_SEARCH [yes; no measures memory only, in about seven
+# minutes a kind], INSTANCES [2; 1 for step2-*],
 # QUIET_BUSY [25] and QUIET_WAIT [20] (before each run, wait up to QUIET_WAIT
 # seconds for other processes to use less than QUIET_BUSY % of the CPUs),
 # DISTURBED [10] and RETRIES [2] (a run that fails while other processes
@@ -54,6 +57,8 @@ P99_LIMIT_MS=${P99_LIMIT_MS:-100}
 BUDGET_SECONDS=${BUDGET_SECONDS:-600}
 IDLE_CLIENTS=${IDLE_CLIENTS:-8000}
 SETTLE_SECONDS=${SETTLE_SECONDS:-5}
+IDLE_SECONDS=${IDLE_SECONDS:-180}
+RATE_SEARCH=${RATE_SEARCH:-yes}
 BASE_PORT=${BASE_PORT:-3459}
 REDIS_PORT=${REDIS_PORT:-6391}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -400,34 +405,46 @@ keep_best() {
 }
 
 # measure_idle: RSS of the servers with IDLE_CLIENTS idle connections,
-# minus before, per connection. Sets IDLE_KB (and IDLE_BEFORE/AFTER_KB).
+# minus RSS before they connected, per connection: SETTLE_SECONDS after the
+# last client has connected (IDLE_SOON_KB), and IDLE_SECONDS after (IDLE_KB,
+# the figure the table leads with). Both servers give back memory when
+# left alone: Node's garbage collector shrinks its heap once the process
+# is idle, and Go collects the garbage that the handshakes left behind at
+# the collection its runtime forces at least every two minutes. So the
+# servers first idle IDLE_SECONDS without clients too, and "before" is
+# measured then: otherwise a server's own start-up garbage, given back
+# later, would count against its connections.
 measure_idle() {
   local err=$OUT/$LABEL-idle.log json=$OUT/$LABEL-idle.json
-  IDLE_KB=n/a
+  IDLE_KB=n/a IDLE_SOON_KB=n/a IDLE_AFTER_KB= IDLE_SOON_AFTER_KB=
   wait_quiet
   start_stack
-  sleep 2 # let the servers finish starting (connect to Redis, subscribe)
+  say "  idle: letting the servers settle for ${IDLE_SECONDS}s before connecting"
+  sleep "$IDLE_SECONDS"
   IDLE_BEFORE_KB=$(rss_kb "${SERVER_PIDS[@]}")
   taskset -c "$LOADGEN_CPU" "$LOADTEST" -servers "$URLS" -protocol "$PROTOCOL" \
-    -clients "$IDLE_CLIENTS" -senders 0 -duration "$((SETTLE_SECONDS + 5))s" \
+    -clients "$IDLE_CLIENTS" -senders 0 -duration "$((IDLE_SECONDS + 5))s" \
     -connect-timeout 120s -json >"$json" 2>"$err" &
   LOADGEN_PID=$!
   if wait_for_line "$err" "loadtest: connected" "$LOADGEN_PID" 150; then
-    # Let the servers' garbage collectors catch up with the connection burst.
     sleep "$SETTLE_SECONDS"
+    IDLE_SOON_AFTER_KB=$(rss_kb "${SERVER_PIDS[@]}")
+    say "  idle: $IDLE_CLIENTS connections; letting the servers settle for ${IDLE_SECONDS}s again"
+    sleep "$((IDLE_SECONDS - SETTLE_SECONDS))"
     IDLE_AFTER_KB=$(rss_kb "${SERVER_PIDS[@]}")
   fi
   local rc=0
   wait "$LOADGEN_PID" || rc=$?
   LOADGEN_PID=
   stop_stack
-  if [ "$rc" -ne 0 ] || [ -z "${IDLE_AFTER_KB:-}" ]; then
+  if [ "$rc" -ne 0 ] || [ -z "$IDLE_AFTER_KB" ]; then
     say "  idle: the load generator failed: $(tail -1 "$err")"
     return
   fi
-  IDLE_KB=$(awk -v a="$IDLE_AFTER_KB" -v b="$IDLE_BEFORE_KB" -v n="$IDLE_CLIENTS" \
-    'BEGIN { printf "%.1f", (a - b) / n }')
-  say "  idle: $IDLE_CLIENTS connections: RSS $IDLE_BEFORE_KB kB → $IDLE_AFTER_KB kB: $IDLE_KB kB per connection"
+  per_conn() { awk -v a="$1" -v b="$IDLE_BEFORE_KB" -v n="$IDLE_CLIENTS" 'BEGIN { printf "%.1f", (a - b) / n }'; }
+  IDLE_SOON_KB=$(per_conn "$IDLE_SOON_AFTER_KB")
+  IDLE_KB=$(per_conn "$IDLE_AFTER_KB")
+  say "  idle: $IDLE_CLIENTS connections: RSS $IDLE_BEFORE_KB kB before; $IDLE_SOON_AFTER_KB kB after ${SETTLE_SECONDS}s ($IDLE_SOON_KB kB per connection); $IDLE_AFTER_KB kB after ${IDLE_SECONDS}s ($IDLE_KB kB per connection)"
 }
 
 # ---------------------------------------------------------------- main
@@ -483,19 +500,26 @@ for spec in "$@"; do
     (cd "$ROOT" && go build -o "$SERVER_BIN" "./$DIR")
   fi
 
-  say "bench.sh: $LABEL ($PROTOCOL protocol, $INSTANCES instance(s)): searching the highest rate with zero loss and p99 < $P99_LIMIT_MS ms"
-  search_rate
+  if [ "$RATE_SEARCH" = no ]; then
+    BEST_RATE=0
+  else
+    say "bench.sh: $LABEL ($PROTOCOL protocol, $INSTANCES instance(s)): searching the highest rate with zero loss and p99 < $P99_LIMIT_MS ms"
+    search_rate
+  fi
   say "bench.sh: $LABEL: memory per idle connection"
   measure_idle
+  IDLE_CELL="$IDLE_KB (${IDLE_SOON_KB} at ${SETTLE_SECONDS}s)"
 
-  if [ "$BEST_RATE" -gt 0 ]; then
+  if [ "$RATE_SEARCH" = no ]; then
+    ROWS+=("| $LABEL | $INSTANCES | – | not measured | – | – | – | $IDLE_CELL | – |")
+  elif [ "$BEST_RATE" -gt 0 ]; then
     note=
     [ "$BEST_CONFIRMED" = yes ] || note=" (not confirmed by a second run)"
     ROWS+=("$(printf '| %s | %s | %d | %.0f%s | %.1f / %.1f | %s | %s | %s | %s%% |' \
       "$LABEL" "$INSTANCES" "$BEST_RATE" "$BEST_DPS" "$note" "$BEST_P50" "$BEST_P99" \
-      "$BEST_SERVER_US" "$BEST_REDIS_US" "$IDLE_KB" "$BEST_LOADGEN_PCT")")
+      "$BEST_SERVER_US" "$BEST_REDIS_US" "$IDLE_CELL" "$BEST_LOADGEN_PCT")")
   else
-    ROWS+=("| $LABEL | $INSTANCES | – | no rate passed | – | – | – | $IDLE_KB | – |")
+    ROWS+=("| $LABEL | $INSTANCES | – | no rate passed | – | – | – | $IDLE_CELL | – |")
   fi
 done
 
@@ -504,7 +528,7 @@ echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/meta.txt"
   echo "Highest rate with zero loss and p99 < $P99_LIMIT_MS ms; $CLIENTS clients, $SENDERS senders, ${RUN_SECONDS}s runs;"
   echo "servers and Redis on CPU $SERVER_CPU, load generator on CPU $LOADGEN_CPU. Raw numbers: $OUT"
   echo
-  echo "| server | instances | messages/s | deliveries/s | p50 / p99 ms | server CPU µs/delivery | Redis CPU µs/delivery | KB per idle connection | load generator CPU |"
+  echo "| server | instances | messages/s | deliveries/s | p50 / p99 ms | server CPU µs/delivery | Redis CPU µs/delivery | KB per idle connection, after ${IDLE_SECONDS}s (after ${SETTLE_SECONDS}s) | load generator CPU |"
   echo "|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${ROWS[@]}"
 } | tee "$OUT/summary.md"
