@@ -52,7 +52,7 @@ const (
 	writerLinger = time.Second
 )
 
-// newline separates messages that share one frame (see writePump).
+// newline separates messages that share one frame (see write).
 var newline = []byte{'\n'}
 
 // The page is compiled into the binary, so `go run` works from any directory.
@@ -333,6 +333,7 @@ func (c *client) writePump() {
 		if len(msgs) > 0 {
 			continue // more may have come in meanwhile
 		}
+		// Since Go 1.23, Reset needs no Stop and no draining of idle.C first.
 		idle.Reset(writerLinger)
 		select {
 		case <-c.wake:

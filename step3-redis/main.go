@@ -578,6 +578,7 @@ func (c *client) writePump() {
 		if len(msgs) > 0 {
 			continue // more may have come in meanwhile
 		}
+		// Since Go 1.23, Reset needs no Stop and no draining of idle.C first.
 		idle.Reset(writerLinger)
 		select {
 		case <-c.wake:

@@ -807,6 +807,9 @@ func (c *client) finish(closeMsg []byte) {
 func (c *client) startHeartbeat(period time.Duration) {
 	c.mu.Lock() // ping takes c.mu too, so it cannot run before heartbeat is set
 	defer c.mu.Unlock()
+	if c.done {
+		return // shutdown got to it first
+	}
 	c.pingPeriod = period
 	c.heartbeat = time.AfterFunc(period, c.ping)
 }
@@ -997,6 +1000,7 @@ func (c *client) writePump() {
 		if len(msgs) > 0 || ping {
 			continue // more may have come in meanwhile
 		}
+		// Since Go 1.23, Reset needs no Stop and no draining of idle.C first.
 		idle.Reset(writerLinger)
 		select {
 		case <-c.wake:
