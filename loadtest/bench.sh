@@ -525,7 +525,11 @@ done
 
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/meta.txt"
 {
-  echo "Highest rate with zero loss and p99 < $P99_LIMIT_MS ms; $CLIENTS clients, $SENDERS senders, ${RUN_SECONDS}s runs;"
+  if [ "$RATE_SEARCH" = no ]; then
+    echo "Memory per idle connection only (RATE_SEARCH=no): $IDLE_CLIENTS idle clients;"
+  else
+    echo "Highest rate with zero loss and p99 < $P99_LIMIT_MS ms; $CLIENTS clients, $SENDERS senders, ${RUN_SECONDS}s runs;"
+  fi
   echo "servers and Redis on CPU $SERVER_CPU, load generator on CPU $LOADGEN_CPU. Raw numbers: $OUT"
   echo
   echo "| server | instances | messages/s | deliveries/s | p50 / p99 ms | server CPU µs/delivery | Redis CPU µs/delivery | KB per idle connection, after ${IDLE_SECONDS}s (after ${SETTLE_SECONDS}s) | load generator CPU |"
