@@ -762,14 +762,13 @@ type client struct {
 	// connection, so that shutdown can wait for it.
 	stopped chan struct{}
 
-	mu         sync.Mutex
-	queue      [][]byte    // messages waiting for writePump
-	pingDue    bool        // the heartbeat wants a ping sent
-	heartbeat  *time.Timer // calls ping every pingPeriod
-	pingPeriod time.Duration
-	writing    bool   // a writePump is running (never more than one)
-	done       bool   // the hub removed the client: no more messages
-	closeMsg   []byte // the close frame to send when done, or nil for none
+	mu        sync.Mutex
+	queue     [][]byte    // messages waiting for writePump
+	pingDue   bool        // the heartbeat wants a ping sent
+	heartbeat *time.Timer // calls ping every pingPeriod
+	writing   bool        // a writePump is running (never more than one)
+	done      bool        // the hub removed the client: no more messages
+	closeMsg  []byte      // the close frame to send when done, or nil for none
 }
 
 func newClient(conn *websocket.Conn, name string) *client {
@@ -810,13 +809,12 @@ func (c *client) startHeartbeat(period time.Duration) {
 	if c.done {
 		return // shutdown got to it first
 	}
-	c.pingPeriod = period
-	c.heartbeat = time.AfterFunc(period, c.ping)
+	c.heartbeat = time.AfterFunc(period, func() { c.ping(period) })
 }
 
 // ping asks writePump for a ping, like for a message, and sets the timer
-// for the next one.
-func (c *client) ping() {
+// for the next one, period from now.
+func (c *client) ping(period time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done {
@@ -824,7 +822,7 @@ func (c *client) ping() {
 	}
 	c.pingDue = true
 	c.signal()
-	c.heartbeat.Reset(c.pingPeriod)
+	c.heartbeat.Reset(period)
 }
 
 // signal wakes writePump, or starts it if it is not running. The caller
