@@ -4,7 +4,7 @@
 # latency under 100 ms, the servers' CPU time per delivery at that rate, and
 # their memory per idle connection.
 #
-# usage: loadtest/bench.sh [KIND[:PROTOCOL] ...]        (default: go node)
+# usage: tools/loadtest/bench.sh [KIND[:PROTOCOL] ...]  (default: go node)
 #
 #   go               step3-redis (the Go server with Redis Pub/Sub)
 #   node             the guides' Node.js server (/work/shared/node-baseline)
@@ -40,11 +40,11 @@
 # NODE_DIR [/work/shared/node-baseline].
 #
 # Results: a markdown table on stdout; every run's JSON summary, the
-# servers' logs and the table in loadtest/results/<date>-<time>/.
+# servers' logs and the table in tools/loadtest/results/<date>-<time>/.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-LOADTEST_DIR=$ROOT/loadtest
+LOADTEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$LOADTEST_DIR/../.." && pwd)
 NODE_DIR=${NODE_DIR:-/work/shared/node-baseline}
 
 CLIENTS=${CLIENTS:-1000}
@@ -451,7 +451,7 @@ measure_idle() {
 
 say "bench.sh: building the load generator"
 LOADTEST=$WORK/loadtest
-(cd "$ROOT" && go build -o "$LOADTEST" ./loadtest)
+(cd "$ROOT" && go build -o "$LOADTEST" ./tools/loadtest)
 
 {
   echo "date: $(date -Iseconds)"

@@ -8,10 +8,12 @@ import (
 )
 
 // root is the repository as the tests see it: testdata holds links to
-// tutorial.md and the steps. go test re-runs a test when a file it read has
-// changed, but only for files inside the test's own module; read through
-// the links, an edit to the tutorial or a step is never answered from the
-// cache.
+// tutorial.md, the steps and tools/. go test re-runs a test when a file it
+// read has changed, but only for files inside the test's own module; read
+// through the links, an edit to the tutorial, a step or a tool's tests is
+// never answered from the cache. (testdata/tools leads back to this
+// module's parent, a loop for anything that follows links; go's ./...
+// skips testdata and does not follow them.)
 const root = "testdata"
 
 func TestTutorialMatchesTheCode(t *testing.T) {
@@ -58,25 +60,29 @@ func TestCheckFindsEveryKindOfDrift(t *testing.T) {
 	}
 	write("step1-http/main.go", "package main\n\nfunc main() {\n\tprintln(\"hi\")\n}\n")
 	write("step1-http/main_test.go", "package main\n\nfunc TestReal(t *testing.T) {}\n")
+	write("tools/e2e/e2e_test.go", "package e2e\n\nfunc TestTool(t *testing.T) {}\n")
 
 	good := "# Tutorial\n\n" +
 		"```go step1-http/main.go\nfunc main() {\n\tprintln(\"hi\")\n}\n```\n\n" +
 		"```sh\ngo run ./step1-http\ncd step1-http && go test ./...\n```\n\n" +
-		"See `step1-http/main.go`; TestReal proves it.\n"
+		"See `step1-http/main.go`; TestReal proves it.\n\n" +
+		"And `tools/e2e`, whose TestTool proves it.\n"
 	if p := Check(good, dir); len(p) != 0 {
 		t.Fatalf("a tutorial that agrees with the code: %q", p)
 	}
 
 	drifts := map[string]string{
-		"a changed line":   strings.Replace(good, `println("hi")`, `println("hello")`, 1),
-		"re-indented code": strings.Replace(good, "\tprintln", "    println", 1),
-		"a partial line":   strings.Replace(good, "func main() {\n\tprintln", "main() {\n\tprintln", 1),
-		"a missing file":   strings.Replace(good, "go step1-http/main.go", "go step1-http/gone.go", 1),
-		"a missing go run": strings.Replace(good, "go run ./step1-http", "go run ./step9-nope", 1),
-		"a missing cd":     strings.Replace(good, "cd step1-http", "cd step1", 1),
-		"a missing path":   strings.Replace(good, "`step1-http/main.go`", "`step1-http/server.go`", 1),
-		"a missing test":   strings.Replace(good, "TestReal", "TestImagined", 1),
-		"an empty excerpt": strings.Replace(good, "func main() {\n\tprintln(\"hi\")\n}\n```", "```", 1),
+		"a changed line":      strings.Replace(good, `println("hi")`, `println("hello")`, 1),
+		"re-indented code":    strings.Replace(good, "\tprintln", "    println", 1),
+		"a partial line":      strings.Replace(good, "func main() {\n\tprintln", "main() {\n\tprintln", 1),
+		"a missing file":      strings.Replace(good, "go step1-http/main.go", "go step1-http/gone.go", 1),
+		"a missing go run":    strings.Replace(good, "go run ./step1-http", "go run ./step9-nope", 1),
+		"a missing cd":        strings.Replace(good, "cd step1-http", "cd step1", 1),
+		"a missing path":      strings.Replace(good, "`step1-http/main.go`", "`step1-http/server.go`", 1),
+		"a missing test":      strings.Replace(good, "TestReal", "TestImagined", 1),
+		"an empty excerpt":    strings.Replace(good, "func main() {\n\tprintln(\"hi\")\n}\n```", "```", 1),
+		"a missing tool":      strings.Replace(good, "`tools/e2e`", "`tools/e2e2`", 1),
+		"a missing tool test": strings.Replace(good, "TestTool", "TestToolImagined", 1),
 	}
 	for what, doc := range drifts {
 		if p := Check(doc, dir); len(p) == 0 {

@@ -11,6 +11,9 @@
 //	```
 //
 // Its lines must stand, exactly and together, in that file.
+//
+// The paths that the prose names in backquotes are checked too: the steps'
+// folders, tools/ and .ci/, and whatever is in them.
 package tutorialcheck
 
 import (
@@ -68,7 +71,7 @@ func Parse(doc string) (blocks []Block, prose string) {
 
 var (
 	// repoPath matches what prose names as a file or folder of the repository.
-	repoPath = regexp.MustCompile("`((?:step[0-9]-[a-z0-9-]+|e2e|loadtest|tutorialcheck|\\.ci)(?:/[A-Za-z0-9_./-]*)?)`")
+	repoPath = regexp.MustCompile("`((?:step[0-9]-[a-z0-9-]+|tools|\\.ci)(?:/[A-Za-z0-9_./-]*)?)`")
 	// testName matches a Go test, fuzz test or benchmark by name.
 	testName = regexp.MustCompile(`\b(?:Test|Fuzz|Benchmark)[A-Z][A-Za-z0-9_]*`)
 	// goRun and cd find the folders that shell commands name.
@@ -140,13 +143,15 @@ func checkCommands(b Block, root string) []string {
 	return problems
 }
 
-// declaredTests finds every test, fuzz test and benchmark in the steps
-// (the folders just under root; links to folders count too).
+// declaredTests finds every test, fuzz test and benchmark in the steps and
+// the tools (the folders just under root and just under root/tools; links
+// to folders count too).
 func declaredTests(root string) map[string]bool {
 	names := map[string]bool{}
 	decl := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz|Benchmark)[A-Z][A-Za-z0-9_]*)\(`)
-	files, _ := filepath.Glob(filepath.Join(root, "*", "*_test.go"))
-	for _, path := range files {
+	steps, _ := filepath.Glob(filepath.Join(root, "*", "*_test.go"))
+	tools, _ := filepath.Glob(filepath.Join(root, "tools", "*", "*_test.go"))
+	for _, path := range append(steps, tools...) {
 		data, _ := os.ReadFile(path)
 		for _, m := range decl.FindAllStringSubmatch(string(data), -1) {
 			names[m[1]] = true

@@ -45,17 +45,21 @@ const (
 func (s step) pkg() string { return "example.com/pubsub-chat/" + string(s) }
 
 // present reports whether the step has been written yet: its main.go exists.
-// The tests run in e2e/, so the steps are next to it. The same file is also
-// looked at through the step's link (see readSources), so that go test's
-// cache notices when a step that was missing lands.
+// The tests run in tools/e2e/, so the steps are two folders up. The same
+// file is also looked at through the step's link (see readSources), so that
+// go test's cache notices when a step that was missing lands.
 func (s step) present() bool {
 	os.Stat(filepath.Join(s.link(), "main.go"))
-	_, err := os.Stat(filepath.Join("..", string(s), "main.go"))
+	_, err := os.Stat(filepath.Join(s.dir(), "main.go"))
 	return err == nil
 }
 
-// link is the step's folder as seen through e2e/testdata/STEP, a symbolic
-// link to ../../STEP; see readSources for why.
+// dir is the step's folder, relative to the tests' working directory,
+// tools/e2e/.
+func (s step) dir() string { return filepath.Join("..", "..", string(s)) }
+
+// link is the step's folder as seen through tools/e2e/testdata/STEP, a
+// symbolic link to ../../../STEP; see readSources for why.
 func (s step) link() string { return filepath.Join("testdata", string(s)) }
 
 // skipUnlessPresent skips a test of a step that is not written yet, so its
@@ -63,7 +67,7 @@ func (s step) link() string { return filepath.Join("testdata", string(s)) }
 func skipUnlessPresent(t *testing.T, s step) {
 	t.Helper()
 	if !s.present() {
-		t.Skipf("%s not present (no ../%s/main.go)", s, s)
+		t.Skipf("%s not present (no ../../%s/main.go)", s, s)
 	}
 }
 
@@ -104,8 +108,8 @@ func buildOnce(s step) func() (string, error) {
 			args = append(args, "-race")
 		}
 		// The package path resolves through go.work, like `go run` does
-		// for a participant; the test's working directory is e2e/, inside
-		// the workspace.
+		// for a participant; the test's working directory is tools/e2e/,
+		// inside the workspace.
 		cmd := exec.Command("go", append(args, s.pkg())...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return "", fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
@@ -121,18 +125,19 @@ func buildOnce(s step) func() (string, error) {
 // its list of files). The steps are built by a separate go build, so
 // without this a changed step would not re-run the tests.
 //
-// go test only re-checks files inside the test's own module, e2e/, and
-// ignores ../STEP; hence the files are read through the link
-// testdata/STEP -> ../../STEP, whose path is inside e2e/. The link must
-// lead to the step's folder: a checkout without symbolic links (Windows
-// with git's core.symlinks off) makes it a small text file instead, and
-// the build then fails here rather than the cache going stale unnoticed.
+// go test only re-checks files inside the test's own module, tools/e2e/,
+// and ignores ../../STEP; hence the files are read through the link
+// testdata/STEP -> ../../../STEP, whose path is inside tools/e2e/. The link
+// must lead to the step's folder: a checkout without symbolic links
+// (Windows with git's core.symlinks off) makes it a small text file
+// instead, and the build then fails here rather than the cache going stale
+// unnoticed.
 func readSources(s step) error {
-	link, dir := s.link(), filepath.Join("..", string(s))
+	link, dir := s.link(), s.dir()
 	viaLink, err1 := os.Stat(link)
 	direct, err2 := os.Stat(dir)
 	if err1 != nil || err2 != nil || !os.SameFile(viaLink, direct) {
-		return fmt.Errorf("%s must be a symbolic link to the step's folder, ../../%s, so that go test's cache sees the step change; in e2e/, make it with: ln -sfn ../../%s %s", link, s, s, link)
+		return fmt.Errorf("%s must be a symbolic link to the step's folder, ../../../%s, so that go test's cache sees the step change; in tools/e2e/, make it with: ln -sfn ../../../%s %s", link, s, s, link)
 	}
 	return readTree(link)
 }

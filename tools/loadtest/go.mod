@@ -1,4 +1,4 @@
-module example.com/pubsub-chat/loadtest
+module example.com/pubsub-chat/tools/loadtest
 
 go 1.24
 

@@ -3,7 +3,7 @@
 // receives, to report loss, duplicates, throughput and publish-to-delivery
 // latency. From the repository root:
 //
-//	go run ./loadtest -servers ws://localhost:3459/ws,ws://localhost:3460/ws \
+//	go run ./tools/loadtest -servers ws://localhost:3459/ws,ws://localhost:3460/ws \
 //		-clients 1000 -senders 20 -rate 2000 -duration 10s
 //
 // -senders 0 only holds the connections open (for a server's memory per idle

@@ -1,4 +1,4 @@
-module example.com/pubsub-chat/e2e
+module example.com/pubsub-chat/tools/e2e
 
 go 1.24
 

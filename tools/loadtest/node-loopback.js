@@ -1,4 +1,4 @@
-// Preloaded by bench.sh (`node -r ./loadtest/node-loopback.js seed000.js PORT`):
+// Preloaded by bench.sh (`node -r ./tools/loadtest/node-loopback.js seed000.js PORT`):
 // the Node.js baseline calls server.listen(PORT), which listens on every
 // interface; this makes a listen on a bare port listen on 127.0.0.1 only,
 // so that the benchmark keeps everything on loopback without editing the

@@ -1,3 +1,0 @@
-module example.com/pubsub-chat/tutorialcheck
-
-go 1.24
