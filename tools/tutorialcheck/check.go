@@ -1,6 +1,7 @@
 // Package tutorialcheck keeps tutorial.md true to the code: its test fails
-// when an excerpt no longer appears verbatim in the file it names, or when
-// a path, command or test the tutorial names does not exist.
+// when an excerpt no longer appears verbatim in the file it names, when a
+// diff no longer matches the two files it names, or when a path, command or
+// test the tutorial names does not exist.
 //
 // An excerpt is a fenced code block whose info string is a language and a
 // repository-relative path:
@@ -11,6 +12,26 @@
 //	```
 //
 // Its lines must stand, exactly and together, in that file.
+//
+// A diff is a fenced code block whose info string is diff and two
+// repository-relative paths, A and B, and whose lines are marked as in a
+// unified diff:
+//
+//	```diff step2-websocket/main.go step3-redis/main.go
+//	 	"log"
+//	+	"os/signal"
+//	@@ any text, or none
+//	 func main() {
+//	-	hub := newHub()
+//	+	hub := newHub(rdb)
+//	```
+//
+// A line that starts with a space is context, one that starts with - is
+// only in A, one that starts with + only in B; an empty line is an empty
+// context line (editors strip trailing spaces). A line that starts with @@
+// begins a new hunk. Each hunk must have a - or + line (else it is an
+// excerpt), its context and - lines must stand, exactly and together, in
+// A, and its context and + lines in B.
 //
 // The paths that the prose names in backquotes are checked too: the steps'
 // folders, tools/ and .ci/, and whatever is in them.
@@ -27,10 +48,11 @@ import (
 
 // Block is one fenced code block of the tutorial.
 type Block struct {
-	Line int    // where the opening fence is, counting from 1
-	Lang string // the first word of the info string
-	Path string // the second word: the file it quotes, or ""
-	Text string // the lines between the fences, each ending in "\n"
+	Line  int    // where the opening fence is, counting from 1
+	Lang  string // the first word of the info string
+	Path  string // the second word: the file it quotes (for a diff, A), or ""
+	Path2 string // for a diff, the third word: the file B, or ""
+	Text  string // the lines between the fences, each ending in "\n"
 }
 
 // Parse splits a Markdown document into its fenced code blocks and the
@@ -56,6 +78,9 @@ func Parse(doc string) (blocks []Block, prose string) {
 			}
 			if len(fields) > 1 {
 				in.Path = fields[1]
+			}
+			if len(fields) > 2 && in.Lang == "diff" {
+				in.Path2 = fields[2]
 			}
 		case in != nil && strings.HasPrefix(trimmed, fence) && strings.Trim(trimmed, fence[:1]) == "":
 			blocks = append(blocks, *in)
@@ -87,15 +112,11 @@ func Check(tutorial, root string) []string {
 	blocks, prose := Parse(tutorial)
 
 	for _, b := range blocks {
-		if b.Path != "" {
-			data, err := os.ReadFile(filepath.Join(root, b.Path))
-			if err != nil {
-				report("line %d: the excerpt names %s, which does not exist", b.Line, b.Path)
-				continue
-			}
-			if b.Text == "" || !strings.Contains("\n"+string(data), "\n"+b.Text) {
-				report("line %d: the excerpt no longer appears verbatim in %s", b.Line, b.Path)
-			}
+		switch {
+		case b.Lang == "diff" && b.Path != "":
+			problems = append(problems, checkDiff(b, root)...)
+		case b.Path != "":
+			problems = append(problems, checkExcerpt(b, root)...)
 		}
 		if b.Lang == "sh" || b.Lang == "bash" || b.Lang == "console" {
 			problems = append(problems, checkCommands(b, root)...)
@@ -117,6 +138,112 @@ func Check(tutorial, root string) []string {
 		seen[name] = true
 	}
 	return problems
+}
+
+// checkExcerpt checks that an excerpt's lines stand, exactly and together,
+// in the file it names.
+func checkExcerpt(b Block, root string) []string {
+	data, err := os.ReadFile(filepath.Join(root, b.Path))
+	if err != nil {
+		return []string{fmt.Sprintf("line %d: the excerpt names %s, which does not exist", b.Line, b.Path)}
+	}
+	if b.Text == "" || !appears(b.Text, string(data)) {
+		return []string{fmt.Sprintf("line %d: the excerpt no longer appears verbatim in %s", b.Line, b.Path)}
+	}
+	return nil
+}
+
+// appears reports whether the lines of excerpt stand in text exactly and
+// together: whole lines, in order, none between them.
+func appears(excerpt, text string) bool {
+	return strings.Contains("\n"+text, "\n"+excerpt)
+}
+
+// hunk is one part of a diff block: the lines it shows of file A (context
+// and - lines) and of file B (context and + lines).
+type hunk struct {
+	line    int    // where it starts in the tutorial
+	textA   string // its lines in A, each ending in "\n"
+	textB   string // its lines in B, each ending in "\n"
+	changes int    // how many - and + lines it has
+}
+
+// checkDiff checks that a diff block names two files, that each of its
+// hunks changes something, and that each hunk's lines stand, exactly and
+// together, in A (context and - lines) and in B (context and + lines).
+func checkDiff(b Block, root string) []string {
+	if b.Path2 == "" {
+		return []string{fmt.Sprintf("line %d: the diff names one file, %s; it must name two", b.Line, b.Path)}
+	}
+	var problems []string
+	report := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	dataA, errA := os.ReadFile(filepath.Join(root, b.Path))
+	if errA != nil {
+		report("line %d: the diff names %s, which does not exist", b.Line, b.Path)
+	}
+	dataB, errB := os.ReadFile(filepath.Join(root, b.Path2))
+	if errB != nil {
+		report("line %d: the diff names %s, which does not exist", b.Line, b.Path2)
+	}
+	hunks, bad := parseHunks(b)
+	problems = append(problems, bad...)
+	if errA != nil || errB != nil || len(bad) > 0 {
+		return problems
+	}
+	if len(hunks) == 0 {
+		report("line %d: the diff is empty", b.Line)
+	}
+	for _, h := range hunks {
+		if h.changes == 0 {
+			report("line %d: the diff's hunk at line %d has no - or + line; quote it as an excerpt instead", b.Line, h.line)
+			continue
+		}
+		if !appears(h.textA, string(dataA)) {
+			report("line %d: the diff's hunk at line %d no longer appears in %s (A: its context and - lines)", b.Line, h.line, b.Path)
+		}
+		if !appears(h.textB, string(dataB)) {
+			report("line %d: the diff's hunk at line %d no longer appears in %s (B: its context and + lines)", b.Line, h.line, b.Path2)
+		}
+	}
+	return problems
+}
+
+// parseHunks splits a diff block into its hunks. A line that starts with a
+// space is context, with - only in A, with + only in B; an empty line is an
+// empty context line; a line that starts with @@ begins a new hunk. Any
+// other line is a problem.
+func parseHunks(b Block) (hunks []hunk, problems []string) {
+	if b.Text == "" {
+		return nil, nil
+	}
+	for i, line := range strings.Split(strings.TrimSuffix(b.Text, "\n"), "\n") {
+		n := b.Line + 1 + i
+		if strings.HasPrefix(line, "@@") {
+			hunks = append(hunks, hunk{line: n})
+			continue
+		}
+		if len(hunks) == 0 {
+			hunks = append(hunks, hunk{line: n})
+		}
+		h := &hunks[len(hunks)-1]
+		switch {
+		case line == "":
+			h.textA += "\n"
+			h.textB += "\n"
+		case line[0] == ' ':
+			h.textA += line[1:] + "\n"
+			h.textB += line[1:] + "\n"
+		case line[0] == '-':
+			h.textA += line[1:] + "\n"
+			h.changes++
+		case line[0] == '+':
+			h.textB += line[1:] + "\n"
+			h.changes++
+		default:
+			problems = append(problems, fmt.Sprintf("line %d: a diff line must start with a space, -, + or @@", n))
+		}
+	}
+	return hunks, problems
 }
 
 // checkCommands follows the cd commands of one shell block and checks that

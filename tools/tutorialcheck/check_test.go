@@ -40,7 +40,7 @@ func TestTutorialQuotesEveryStep(t *testing.T) {
 		want := filepath.ToSlash(strings.TrimPrefix(main, root+string(filepath.Separator)))
 		n := 0
 		for _, b := range blocks {
-			if b.Path == want {
+			if b.Path == want || b.Path2 == want {
 				n++
 			}
 		}
@@ -60,12 +60,17 @@ func TestCheckFindsEveryKindOfDrift(t *testing.T) {
 	}
 	write("step1-http/main.go", "package main\n\nfunc main() {\n\tprintln(\"hi\")\n}\n")
 	write("step1-http/main_test.go", "package main\n\nfunc TestReal(t *testing.T) {}\n")
+	write("step2-websocket/main.go", "package main\n\nimport \"os\"\n\nfunc main() {\n\tprintln(\"hello\")\n\tos.Exit(0)\n}\n")
 	write("tools/e2e/e2e_test.go", "package e2e\n\nfunc TestTool(t *testing.T) {}\n")
 
+	// Two hunks; the empty line is an empty context line.
+	diff := " package main\n+\n+import \"os\"\n\n" +
+		"@@ func main\n func main() {\n-\tprintln(\"hi\")\n+\tprintln(\"hello\")\n+\tos.Exit(0)\n }\n"
 	good := "# Tutorial\n\n" +
 		"```go step1-http/main.go\nfunc main() {\n\tprintln(\"hi\")\n}\n```\n\n" +
 		"```sh\ngo run ./step1-http\ncd step1-http && go test ./...\n```\n\n" +
 		"See `step1-http/main.go`; TestReal proves it.\n\n" +
+		"```diff step1-http/main.go step2-websocket/main.go\n" + diff + "```\n\n" +
 		"And `tools/e2e`, whose TestTool proves it.\n"
 	if p := Check(good, dir); len(p) != 0 {
 		t.Fatalf("a tutorial that agrees with the code: %q", p)
@@ -83,10 +88,42 @@ func TestCheckFindsEveryKindOfDrift(t *testing.T) {
 		"an empty excerpt":    strings.Replace(good, "func main() {\n\tprintln(\"hi\")\n}\n```", "```", 1),
 		"a missing tool":      strings.Replace(good, "`tools/e2e`", "`tools/e2e2`", 1),
 		"a missing tool test": strings.Replace(good, "TestTool", "TestToolImagined", 1),
+
+		"a diff of one file":          strings.Replace(good, "diff step1-http/main.go step2-websocket/main.go", "diff step1-http/main.go", 1),
+		"a diff of a missing file":    strings.Replace(good, "diff step1-http/main.go step2-websocket/main.go", "diff step1-http/main.go step2-websocket/gone.go", 1),
+		"a diff line without a mark":  strings.Replace(good, "+import \"os\"", "import \"os\"", 1),
+		"a diff hunk with no changes": strings.Replace(good, "@@ func main\n", "@@\n func main() {\n@@ func main\n", 1),
+		"an empty diff":               strings.Replace(good, diff, "", 1),
 	}
 	for what, doc := range drifts {
 		if p := Check(doc, dir); len(p) == 0 {
 			t.Errorf("%s went unnoticed", what)
 		}
 	}
+
+	// A diff that drifts is reported with the side, A or B, that no longer
+	// matches.
+	diffDrifts := []struct{ what, doc, sides string }{
+		{"a changed - line", strings.Replace(good, "-\tprintln(\"hi\")", "-\tprintln(\"bye\")", 1), "A"},
+		{"a changed + line", strings.Replace(good, "+\tos.Exit(0)", "+\tos.Exit(1)", 1), "B"},
+		{"a changed context line", strings.Replace(good, " func main() {", " func main(args) {", 1), "AB"},
+		{"a + line that is A's", strings.Replace(good, "+\tprintln(\"hello\")", "+\tprintln(\"hi\")", 1), "B"},
+	}
+	for _, d := range diffDrifts {
+		if got := sides(Check(d.doc, dir)); got != d.sides {
+			t.Errorf("%s: reported for side %q, want %q", d.what, got, d.sides)
+		}
+	}
+}
+
+// sides tells which sides of a diff the problems say no longer match: "A",
+// "B", "AB" or "".
+func sides(problems []string) string {
+	all, s := strings.Join(problems, "\n"), ""
+	for _, side := range []string{"A", "B"} {
+		if strings.Contains(all, "("+side+":") {
+			s += side
+		}
+	}
+	return s
 }
