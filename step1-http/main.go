@@ -9,15 +9,15 @@ package main
 
 import (
 	_ "embed"
-	"errors"
 	"fmt"
 	"log"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 )
 
-// defaultPort is the port the guides use; the second instance in step 3 uses 3460.
+// defaultPort is the port the guides use; a second instance can use 3460.
 const defaultPort = 3459
 
 // listenHost keeps the server on this machine: a workshop laptop should not
@@ -46,12 +46,9 @@ func parsePort(args []string) (int, error) {
 	if len(args) == 0 {
 		return defaultPort, nil
 	}
-	if len(args) > 1 {
-		return 0, errors.New("expected at most one argument, the port")
-	}
 	port, err := strconv.Atoi(args[0])
-	if err != nil || port < 1 || port > 65535 {
-		return 0, fmt.Errorf("port must be a number from 1 to 65535, got %q", args[0])
+	if len(args) > 1 || err != nil || port < 1 || port > 65535 {
+		return 0, fmt.Errorf("the port must be one number from 1 to 65535, not %q", strings.Join(args, " "))
 	}
 	return port, nil
 }

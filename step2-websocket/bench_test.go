@@ -29,8 +29,7 @@ func BenchmarkBroadcast(b *testing.B) {
 
 func benchmarkBroadcast(b *testing.B, clients int) {
 	defer func(saved rate) { clientLimit = saved }(clientLimit)
-	clientLimit = rate{burst: math.Inf(1), perSecond: math.Inf(1)}
-
+	clientLimit = rate{burst: math.Inf(1), perSecond: math.Inf(1)} // measure the server, not the pacing
 	h := newHub()
 	srv := httptest.NewServer(newMux(h))
 	defer srv.Close()

@@ -20,7 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// defaultPort is the port the guides use; the second instance in step 3 uses 3460.
+// defaultPort is the port the guides use; a second instance can use 3460.
 const defaultPort = 3459
 
 // listenHost keeps the server on this machine: a workshop laptop should not
@@ -31,9 +31,9 @@ const (
 	// maxMessageSize is the largest frame a client may send: 1009 beyond.
 	maxMessageSize = 4096
 
-	// sendQueueSize is how many messages may wait for one client's writer.
-	// A client that falls this far behind is dropped, so that it cannot slow
-	// the others down. Every client's queue costs 24 bytes a slot, busy or not.
+	// sendQueueSize is how many messages may wait for one client's writer;
+	// one that falls this far behind is dropped rather than slow the others.
+	// Every client's queue costs 24 bytes a slot, busy or not.
 	sendQueueSize = 64
 
 	// writeWait bounds one write: a client stalled this long is gone.
@@ -47,10 +47,8 @@ var newline = []byte{'\n'}
 // is nil on purpose: gorilla then refuses a page from another site, which
 // could otherwise chat in the name of whoever visits it.
 var upgrader = websocket.Upgrader{
-	// Small buffers: a connection keeps its read buffer while it is open,
-	// and borrows a write buffer from the pool only while it writes.
-	ReadBufferSize:  256,
-	WriteBufferPool: &sync.Pool{},
+	ReadBufferSize:  256,          // kept as long as the connection: small
+	WriteBufferPool: &sync.Pool{}, // a write buffer only while writing
 }
 
 func main() {

@@ -86,13 +86,9 @@ type instance struct {
 // server before it starts.
 func startInstance(t testing.TB, rdb *redis.Client, configure ...func(*httptest.Server)) *instance {
 	t.Helper()
-	h := newHub(rdb)
 	ps := rdb.Subscribe(context.Background(), chatChannel)
-	relayDone := make(chan struct{})
-	go func() {
-		h.relay(ps)
-		close(relayDone)
-	}()
+	h := newHub(rdb, ps)
+	go h.relay()
 	srv := httptest.NewUnstartedServer(newMux(h))
 	for _, f := range configure {
 		f(srv)
@@ -101,12 +97,7 @@ func startInstance(t testing.TB, rdb *redis.Client, configure ...func(*httptest.
 	inst := &instance{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
 	inst.shutdown = sync.OnceFunc(func() {
 		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		h.closeAll(ctx)
-		ps.Close()
-		<-relayDone
-		rdb.Close()
+		h.shutdown(nil)
 	})
 	t.Cleanup(inst.shutdown)
 	waitFor(t, "Redis to confirm the subscription", h.isSubscribed)
@@ -273,7 +264,7 @@ func TestSenderHearsWhenRedisIsDown(t *testing.T) {
 	l.Close()
 
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	h := newHub(rdb)
+	h := newHub(rdb, nil)
 	srv := httptest.NewServer(newMux(h))
 	t.Cleanup(func() {
 		srv.Close()
@@ -301,7 +292,7 @@ func TestNothingIsPublishedBeforeTheSubscriptionIsConfirmed(t *testing.T) {
 	// come back to the sender, so the sender gets the notice instead.
 	r := newTestRedis(t)
 	rdb := r.client(t)
-	h := newHub(rdb)
+	h := newHub(rdb, nil)
 	srv := httptest.NewServer(newMux(h))
 	t.Cleanup(func() {
 		srv.Close()
@@ -319,14 +310,13 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
-	ctx := context.Background()
 
-	rdbA, brokerA, err := connectRedis(ctx, "", addr)
+	rdbA, brokerA, err := connectRedis("", addr)
 	if err != nil || brokerA == nil || !brokerA.hosting() {
 		t.Fatalf("first instance: err = %v, broker = %+v; want it to host the broker", err, brokerA)
 	}
 	t.Cleanup(brokerA.close)
-	rdbB, brokerB, err := connectRedis(ctx, "", addr)
+	rdbB, brokerB, err := connectRedis("", addr)
 	if err != nil || brokerB == nil || brokerB.hosting() {
 		t.Fatalf("second instance: err = %v; want it to use the first one's broker", err)
 	}
@@ -355,7 +345,7 @@ func TestRealRedisIsNotTakenOver(t *testing.T) {
 	// A Redis without the embedded marker is somebody's real Redis: used
 	// as it is, and never replaced by an embedded one.
 	m := miniredis.RunT(t)
-	rdb, b, err := connectRedis(context.Background(), "", m.Addr())
+	rdb, b, err := connectRedis("", m.Addr())
 	if err != nil || b != nil {
 		t.Fatalf("err = %v, broker = %+v; want a plain client", err, b)
 	}
@@ -363,7 +353,7 @@ func TestRealRedisIsNotTakenOver(t *testing.T) {
 }
 
 func TestInvalidRedisURLIsAnError(t *testing.T) {
-	if _, _, err := connectRedis(context.Background(), "http://nope", defaultRedisAddr); err == nil {
+	if _, _, err := connectRedis("http://nope", defaultRedisAddr); err == nil {
 		t.Fatal("want an error for a REDIS_URL that is not redis://")
 	}
 }
@@ -469,31 +459,8 @@ func TestClientsLeaveNothingBehind(t *testing.T) {
 	waitFor(t, "the connection goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
 
-// An idle client costs one goroutine, its reader: its writer runs only
-// while something waits to be sent.
-func TestIdleClientsHoldOneGoroutineEach(t *testing.T) {
-	a := startInstanceOn(t, newTestRedis(t))
-	// The first message opens go-redis's connection for publishing (and,
-	// in miniredis, a goroutine that serves it): not the clients' doing.
-	if err := a.hub.publish([]byte("warm-up")); err != nil {
-		t.Fatal(err)
-	}
-	before := runtime.NumGoroutine()
-
-	conns := make([]*websocket.Conn, 20)
-	for i := range conns {
-		conns[i] = dial(t, a.url)
-	}
-	waitFor(t, "the clients in the hub", func() bool { return a.hub.count() == len(conns) })
-	conns[0].WriteMessage(websocket.TextMessage, []byte("hello"))
-	for _, conn := range conns {
-		readLines(t, conn, 1)
-	}
-	waitFor(t, "one goroutine per idle client", func() bool { return runtime.NumGoroutine() <= before+len(conns) })
-}
-
 func TestOtherOriginsAreRefused(t *testing.T) {
-	srv := httptest.NewServer(newMux(newHub(nil)))
+	srv := httptest.NewServer(newMux(newHub(nil, nil)))
 	defer srv.Close()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
 
@@ -504,7 +471,7 @@ func TestOtherOriginsAreRefused(t *testing.T) {
 }
 
 func TestServesThePage(t *testing.T) {
-	srv := httptest.NewServer(newMux(newHub(nil)))
+	srv := httptest.NewServer(newMux(newHub(nil, nil)))
 	defer srv.Close()
 
 	res, err := http.Get(srv.URL + "/")
@@ -603,4 +570,11 @@ func (p *cutProxy) cut(down bool) {
 		}
 		p.conns = nil
 	}
+}
+
+// count is the number of clients in the hub.
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.clients)
 }

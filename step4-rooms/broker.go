@@ -16,6 +16,10 @@ import (
 )
 
 const (
+	// defaultRedisAddr is where we look for Redis when REDIS_URL is unset:
+	// Redis's own default, which is also where the embedded one starts.
+	defaultRedisAddr = "localhost:6379"
+
 	// brokerCheckInterval is how often an instance that relies on another
 	// instance's embedded broker checks that it is still there.
 	brokerCheckInterval = time.Second
@@ -41,7 +45,9 @@ type broker struct {
 // uses fallbackAddr, and if nothing answers there it starts an embedded
 // Redis on it for the other instances to find. The broker it returns
 // (nil with a real Redis) must be closed after the client.
-func connectRedis(ctx context.Context, redisURL, fallbackAddr string) (*redis.Client, *broker, error) {
+func connectRedis(redisURL, fallbackAddr string) (*redis.Client, *broker, error) {
+	redis.SetLogger(quietLogger{})
+	ctx := context.Background()
 	if redisURL != "" {
 		opts, err := redis.ParseURL(redisURL)
 		if err != nil {

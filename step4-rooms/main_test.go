@@ -112,21 +112,12 @@ func startInstance(t testing.TB, rdb *redis.Client, configure ...func(*hub)) *in
 	for _, f := range configure {
 		f(h)
 	}
-	relayDone := make(chan struct{})
-	go func() {
-		h.relay()
-		close(relayDone)
-	}()
+	go h.relay()
 	srv := httptest.NewServer(newMux(h))
 	inst := &instance{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
 	inst.shutdown = sync.OnceFunc(func() {
 		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		h.closeAll(ctx)
-		ps.Close()
-		<-relayDone
-		rdb.Close()
+		h.shutdown(nil)
 	})
 	t.Cleanup(inst.shutdown)
 	waitFor(t, "Redis to confirm the subscription", h.isSubscribed)
@@ -571,14 +562,13 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
-	ctx := context.Background()
 
-	rdbA, brokerA, err := connectRedis(ctx, "", addr)
+	rdbA, brokerA, err := connectRedis("", addr)
 	if err != nil || brokerA == nil || !brokerA.hosting() {
 		t.Fatalf("first instance: err = %v; want it to host the broker", err)
 	}
 	t.Cleanup(brokerA.close)
-	rdbB, brokerB, err := connectRedis(ctx, "", addr)
+	rdbB, brokerB, err := connectRedis("", addr)
 	if err != nil || brokerB == nil || brokerB.hosting() {
 		t.Fatalf("second instance: err = %v; want it to use the first one's broker", err)
 	}
@@ -596,29 +586,6 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	waitFor(t, "B to subscribe to the room again", func() bool { return b.hub.roomConfirmed("lobby") })
 	bob.say("lobby", "B carries on")
 	bob.expectMessage("lobby", "B carries on")
-}
-
-// An idle client costs one goroutine, its reader: its writer runs only
-// while there is something to send, and its heartbeat is a timer.
-func TestIdleClientsHoldOneGoroutineEach(t *testing.T) {
-	r := newTestRedis(t)
-	a := startInstanceOn(t, r)
-	announcer := r.client(t)
-	// Its connection, and in miniredis the goroutine that serves it, are
-	// not the clients' doing: let them exist before counting.
-	announcer.Ping(context.Background())
-	before := runtime.NumGoroutine()
-
-	clients := make([]*testClient, 20)
-	for i := range clients {
-		clients[i] = connect(t, a, fmt.Sprintf("c%d", i))
-	}
-	waitFor(t, "the clients in the hub", func() bool { return a.hub.count() == len(clients) })
-	announcer.Publish(context.Background(), broadcastChannel, "hello")
-	for _, c := range clients {
-		c.expect("announcement", "")
-	}
-	waitFor(t, "one goroutine per idle client", func() bool { return runtime.NumGoroutine() <= before+len(clients) })
 }
 
 func TestOtherOriginsAreRefused(t *testing.T) {
@@ -763,4 +730,11 @@ func (p *cutProxy) cut(down bool) {
 		}
 		p.conns = nil
 	}
+}
+
+// count is the number of clients in the hub.
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.clients)
 }

@@ -1,14 +1,15 @@
 package main
 
-// This file is step 1, unchanged: the page and the port argument. It
-// stands beside main.go so that main.go holds only what this step adds.
+// This file is the plain HTTP part of the server, as step 1 built it: the
+// page and the port argument. It stands beside main.go so that main.go
+// holds only what this step adds.
 
 import (
 	_ "embed"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // The page is compiled into the binary, so `go run` works from any directory.
@@ -26,12 +27,9 @@ func parsePort(args []string) (int, error) {
 	if len(args) == 0 {
 		return defaultPort, nil
 	}
-	if len(args) > 1 {
-		return 0, errors.New("expected at most one argument, the port")
-	}
 	port, err := strconv.Atoi(args[0])
-	if err != nil || port < 1 || port > 65535 {
-		return 0, fmt.Errorf("port must be a number from 1 to 65535, got %q", args[0])
+	if len(args) > 1 || err != nil || port < 1 || port > 65535 {
+		return 0, fmt.Errorf("the port must be one number from 1 to 65535, not %q", strings.Join(args, " "))
 	}
 	return port, nil
 }
