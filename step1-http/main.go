@@ -38,7 +38,7 @@ func main() {
 
 	addr := fmt.Sprintf("%s:%d", listenHost, port)
 	log.Printf("listening on http://%s", addr)
-	log.Fatal(http.ListenAndServe(addr, newMux()))
+	log.Fatal(newServer(addr, newMux()).ListenAndServe())
 }
 
 // parsePort reads the optional port argument: none means defaultPort.

@@ -32,8 +32,7 @@ const (
 	maxMessageSize = 4096
 
 	// sendQueueSize is how many messages may wait for one client's writer;
-	// one that falls this far behind is dropped rather than slow the others.
-	// Every client's queue costs 24 bytes a slot, busy or not.
+	// one that falls this far behind is dropped. A slot costs 24 bytes.
 	sendQueueSize = 64
 
 	// writeWait bounds one write: a client stalled this long is gone.
@@ -43,9 +42,8 @@ const (
 // newline separates messages that share one frame (see write).
 var newline = []byte{'\n'}
 
-// upgrader turns an HTTP request into a WebSocket connection. CheckOrigin
-// is nil on purpose: gorilla then refuses a page from another site, which
-// could otherwise chat in the name of whoever visits it.
+// upgrader turns an HTTP request into a WebSocket connection. Its nil
+// CheckOrigin refuses pages from other sites, which could chat as their visitors.
 var upgrader = websocket.Upgrader{
 	ReadBufferSize:  256,          // kept as long as the connection: small
 	WriteBufferPool: &sync.Pool{}, // a write buffer only while writing
@@ -60,13 +58,12 @@ func main() {
 
 	addr := fmt.Sprintf("%s:%d", listenHost, port)
 	log.Printf("listening on http://%s", addr)
-	log.Fatal(http.ListenAndServe(addr, newMux(newHub())))
+	log.Fatal(newServer(addr, newMux(newHub())).ListenAndServe())
 }
 
 // newMux routes the requests: the page at "/" and the WebSocket at "/ws".
 func newMux(h *hub) *http.ServeMux {
 	mux := http.NewServeMux()
-	// "GET /{$}" matches exactly "/" (and HEAD); every other path is a 404.
 	mux.HandleFunc("GET /{$}", serveIndex)
 	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
 		serveWS(h, w, r)
@@ -149,8 +146,7 @@ func serveWS(h *hub, w http.ResponseWriter, r *http.Request) {
 
 // readPump hands each message to the hub, until the connection ends.
 func (c *client) readPump() {
-	// Whatever ends the loop, the client leaves the hub; its writer then
-	// says why, if there is a reason, and closes the connection.
+	// However the loop ends, the client leaves the hub, and its writer hangs up.
 	var closeMsg []byte
 	defer func() { c.hub.remove(c, closeMsg) }()
 
@@ -166,8 +162,7 @@ func (c *client) readPump() {
 			closeMsg = websocket.FormatCloseMessage(websocket.CloseUnsupportedData, "binary frames are not supported")
 			return
 		}
-		// Gorilla does not check that text is UTF-8, but a browser that
-		// receives invalid UTF-8 drops its connection: refuse it here.
+		// Gorilla leaves UTF-8 unchecked; a browser drops a connection on invalid text.
 		if !utf8.Valid(msg) {
 			closeMsg = websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "text must be UTF-8")
 			return
@@ -181,8 +176,7 @@ func (c *client) readPump() {
 	}
 }
 
-// writePump writes what arrives in the client's queue, until the hub
-// closes the queue.
+// writePump writes what the client's queue brings, until the hub closes it.
 func (c *client) writePump() {
 	defer c.conn.Close() // which ends readPump too, if it is still reading
 	for msg := range c.send {

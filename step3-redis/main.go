@@ -36,8 +36,7 @@ const (
 	maxMessageSize = 4096
 
 	// sendQueueSize is how many messages may wait for one client's writer;
-	// one that falls this far behind is dropped rather than slow the others.
-	// Every client's queue costs 24 bytes a slot, busy or not.
+	// one that falls this far behind is dropped. A slot costs 24 bytes.
 	sendQueueSize = 64
 
 	// writeWait bounds one write: a client stalled this long is gone.
@@ -54,15 +53,11 @@ const (
 	publishTimeout = 3 * time.Second
 )
 
-// notSent is what a client hears when its message could not be published.
-var notSent = []byte("[server] Your last message was not sent: Redis is unavailable. Try again in a moment.")
-
 // newline separates messages that share one frame (see write).
 var newline = []byte{'\n'}
 
-// upgrader turns an HTTP request into a WebSocket connection. CheckOrigin
-// is nil on purpose: gorilla then refuses a page from another site, which
-// could otherwise chat in the name of whoever visits it.
+// upgrader turns an HTTP request into a WebSocket connection. Its nil
+// CheckOrigin refuses pages from other sites, which could chat as their visitors.
 var upgrader = websocket.Upgrader{
 	ReadBufferSize:  256,          // kept as long as the connection: small
 	WriteBufferPool: &sync.Pool{}, // a write buffer only while writing
@@ -91,15 +86,13 @@ func main() {
 
 	addr := fmt.Sprintf("%s:%d", listenHost, port)
 	log.Printf("listening on http://%s", addr)
-	srv := &http.Server{Addr: addr, Handler: newMux(h)}
 	// Serve until Ctrl-C, then say goodbye to every client (shutdown.go).
-	serveUntilSignal(srv, func() { h.shutdown(broker) })
+	h.serveUntilSignal(newServer(addr, newMux(h)), broker)
 }
 
 // newMux routes the requests: the page at "/" and the WebSocket at "/ws".
 func newMux(h *hub) *http.ServeMux {
 	mux := http.NewServeMux()
-	// "GET /{$}" matches exactly "/" (and HEAD); every other path is a 404.
 	mux.HandleFunc("GET /{$}", serveIndex)
 	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
 		serveWS(h, w, r)
@@ -116,7 +109,6 @@ type hub struct {
 	mu         sync.Mutex
 	clients    map[*client]bool
 	subscribed bool // Redis has confirmed our subscription (see publish)
-	closing    bool // shutdown has begun (shutdown.go)
 }
 
 func newHub(rdb *redis.Client, ps *redis.PubSub) *hub {
@@ -229,8 +221,7 @@ func serveWS(h *hub, w http.ResponseWriter, r *http.Request) {
 
 // readPump publishes each message, until the connection ends.
 func (c *client) readPump() {
-	// Whatever ends the loop, the client leaves the hub; its writer then
-	// says why, if there is a reason, and closes the connection.
+	// However the loop ends, the client leaves the hub, and its writer hangs up.
 	var closeMsg []byte
 	defer func() { c.hub.remove(c, closeMsg) }()
 
@@ -246,8 +237,7 @@ func (c *client) readPump() {
 			closeMsg = websocket.FormatCloseMessage(websocket.CloseUnsupportedData, "binary frames are not supported")
 			return
 		}
-		// Gorilla does not check that text is UTF-8, but a browser that
-		// receives invalid UTF-8 drops its connection: refuse it here.
+		// Gorilla leaves UTF-8 unchecked; a browser drops a connection on invalid text.
 		if !utf8.Valid(msg) {
 			closeMsg = websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "text must be UTF-8")
 			return
@@ -261,14 +251,12 @@ func (c *client) readPump() {
 		// Not straight to the hub any more: through Redis, which hands it
 		// back to every instance's relay, this one's included.
 		if err := c.hub.publish(msg); err != nil {
-			log.Printf("publish failed: %v", err)
-			c.hub.send(c, notSent)
+			c.hub.send(c, c.hub.notSent(err)) // what became of it (redis.go)
 		}
 	}
 }
 
-// writePump writes what arrives in the client's queue, until the hub
-// closes the queue.
+// writePump writes what the client's queue brings, until the hub closes it.
 func (c *client) writePump() {
 	defer close(c.stopped)
 	defer c.conn.Close() // which ends readPump too, if it is still reading

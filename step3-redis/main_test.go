@@ -75,8 +75,9 @@ func (r *testRedis) client(t testing.TB) *redis.Client {
 
 // instance is one running step3-redis server, wired as main wires it.
 type instance struct {
-	hub *hub
-	url string // the WebSocket URL
+	hub  *hub
+	url  string // the WebSocket URL
+	page string // the page's URL
 	// shutdown takes the steps main takes after Ctrl-C. It runs when the
 	// test ends, unless the test has run it already.
 	shutdown func()
@@ -86,21 +87,31 @@ type instance struct {
 // server before it starts.
 func startInstance(t testing.TB, rdb *redis.Client, configure ...func(*httptest.Server)) *instance {
 	t.Helper()
+	inst := newInstance(t, rdb, true, configure...)
+	waitFor(t, "Redis to confirm the subscription", inst.hub.isSubscribed)
+	return inst
+}
+
+// newInstance runs an instance on rdb without waiting for its subscription;
+// with relay false, nothing reads the subscription.
+func newInstance(t testing.TB, rdb *redis.Client, relay bool, configure ...func(*httptest.Server)) *instance {
+	t.Helper()
 	ps := rdb.Subscribe(context.Background(), chatChannel)
 	h := newHub(rdb, ps)
-	go h.relay()
+	if relay {
+		go h.relay()
+	}
 	srv := httptest.NewUnstartedServer(newMux(h))
 	for _, f := range configure {
 		f(srv)
 	}
 	srv.Start()
-	inst := &instance{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
+	inst := &instance{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", page: srv.URL}
 	inst.shutdown = sync.OnceFunc(func() {
 		srv.Close()
 		h.shutdown(nil)
 	})
 	t.Cleanup(inst.shutdown)
-	waitFor(t, "Redis to confirm the subscription", h.isSubscribed)
 	return inst
 }
 
@@ -238,7 +249,7 @@ func TestRecoversWhenRedisComesBack(t *testing.T) {
 	// Still serving its clients: the sender hears that its message was not sent.
 	for i := 0; i < 2; i++ {
 		onA.WriteMessage(websocket.TextMessage, []byte("during the outage"))
-		if got := readLines(t, onA, 1); got[0] != string(notSent) {
+		if got := readLines(t, onA, 1); got[0] != notSentNotice {
 			t.Fatalf("during the outage the sender got %q, want the not-sent notice", got)
 		}
 	}
@@ -263,25 +274,18 @@ func TestSenderHearsWhenRedisIsDown(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	h := newHub(rdb, nil)
-	srv := httptest.NewServer(newMux(h))
-	t.Cleanup(func() {
-		srv.Close()
-		h.closeAll(context.Background())
-		rdb.Close()
-	})
+	inst := newInstance(t, redis.NewClient(&redis.Options{Addr: addr}), true)
 
 	// The page is still served.
-	res, err := http.Get(srv.URL)
+	res, err := http.Get(inst.page)
 	if err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("GET / with Redis down: %v %v", res, err)
 	}
 	res.Body.Close()
 
-	conn := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws")
+	conn := dial(t, inst.url)
 	conn.WriteMessage(websocket.TextMessage, []byte("hello?"))
-	if got := readLines(t, conn, 1); got[0] != string(notSent) {
+	if got := readLines(t, conn, 1); got[0] != notSentNotice {
 		t.Fatalf("got %q, want the not-sent notice", got)
 	}
 }
@@ -290,17 +294,10 @@ func TestNothingIsPublishedBeforeTheSubscriptionIsConfirmed(t *testing.T) {
 	// Redis is up, but this instance's subscription is not confirmed yet
 	// (its relay has not started): a message published now would never
 	// come back to the sender, so the sender gets the notice instead.
-	r := newTestRedis(t)
-	rdb := r.client(t)
-	h := newHub(rdb, nil)
-	srv := httptest.NewServer(newMux(h))
-	t.Cleanup(func() {
-		srv.Close()
-		h.closeAll(context.Background())
-	})
-	conn := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws")
+	inst := newInstance(t, newTestRedis(t).client(t), false)
+	conn := dial(t, inst.url)
 	conn.WriteMessage(websocket.TextMessage, []byte("too early"))
-	if got := readLines(t, conn, 1); got[0] != string(notSent) {
+	if got := readLines(t, conn, 1); got[0] != notSentNotice {
 		t.Fatalf("got %q, want the not-sent notice", got)
 	}
 }
@@ -315,12 +312,12 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	if err != nil || brokerA == nil || !brokerA.hosting() {
 		t.Fatalf("first instance: err = %v, broker = %+v; want it to host the broker", err, brokerA)
 	}
-	t.Cleanup(brokerA.close)
+	t.Cleanup(func() { brokerA.close(true) })
 	rdbB, brokerB, err := connectRedis("", addr)
 	if err != nil || brokerB == nil || brokerB.hosting() {
 		t.Fatalf("second instance: err = %v; want it to use the first one's broker", err)
 	}
-	t.Cleanup(brokerB.close)
+	t.Cleanup(func() { brokerB.close(true) })
 
 	a, b := startInstance(t, rdbA), startInstance(t, rdbB)
 	onA, onB := dial(t, a.url), dial(t, b.url)
@@ -332,9 +329,13 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	readLines(t, onA, 1)
 
 	// The hosting instance's broker goes away: B takes over and chats on.
-	brokerA.close()
+	brokerA.close(true)
 	waitFor(t, "B to host the broker", brokerB.hosting)
-	waitFor(t, "B's subscription to come back", b.hub.isSubscribed)
+	// Both instances subscribe again, on the new broker. (Until then B's
+	// hub may not have noticed the old one go: it is no sign to wait for.)
+	waitFor(t, "both instances to subscribe on the new broker", func() bool {
+		return brokerB.numsub(chatChannel) == 2 && b.hub.isSubscribed()
+	})
 	onB.WriteMessage(websocket.TextMessage, []byte("B carries on"))
 	if got := readLines(t, onB, 1); got[0] != "B carries on" {
 		t.Fatalf("B got %q", got)
@@ -577,4 +578,21 @@ func (h *hub) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.clients)
+}
+
+// notSentNotice is what a sender hears when publish refused its message.
+var notSentNotice = string(notice("Your last message was not sent: Redis is unavailable. Try again in a moment."))
+
+// hosting reports whether this process hosts the embedded broker.
+func (b *broker) hosting() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.server != nil
+}
+
+// numsub is how many subscribers the broker this process hosts counts on channel.
+func (b *broker) numsub(channel string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.server.PubSubNumSub(channel)[channel]
 }

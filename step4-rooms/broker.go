@@ -1,13 +1,16 @@
 package main
 
-// This file is a development convenience, not part of the lesson: it lets
-// the workshop run on a laptop with no Redis installed. With REDIS_URL set,
-// none of it runs.
+// This file is a convenience for development, not part of the lesson: it
+// lets the workshop run on a laptop with no Redis, and does nothing when
+// REDIS_URL is set. The first instance that finds nothing at localhost:6379
+// starts an embedded Redis (miniredis) there, for the others too; if it
+// stops, the next instance that cannot reach it starts a new one there.
 
 import (
 	"context"
-	"fmt"
 	"log"
+	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,89 +18,64 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-const (
-	// defaultRedisAddr is where we look for Redis when REDIS_URL is unset:
-	// Redis's own default, which is also where the embedded one starts.
-	defaultRedisAddr = "localhost:6379"
+// embeddedMarker is a key the embedded Redis holds, so that an instance can
+// tell it from a real Redis: only an embedded one is ever taken over.
+const embeddedMarker = "pubsub-chat:embedded-broker"
 
-	// brokerCheckInterval is how often an instance that relies on another
-	// instance's embedded broker checks that it is still there.
-	brokerCheckInterval = time.Second
-
-	// embeddedMarker is a key the embedded broker holds, so an instance
-	// can tell it from a real Redis: only an embedded one is taken over.
-	embeddedMarker = "pubsub-chat:embedded-broker"
-)
-
-// broker is the embedded Redis (miniredis) an instance may host, and the
-// watch that takes it over when the instance hosting it goes away.
+// broker is the embedded Redis that this process may host.
 type broker struct {
-	addr string
-
-	cancel context.CancelFunc // stops the watch
-
+	addr   string
 	mu     sync.Mutex
-	server *miniredis.Miniredis // non-nil while this process hosts it
-	closed bool                 // close has run: never host again
+	server *miniredis.Miniredis // while this process hosts it
+	closed bool                 // shutting down: host no more
 }
 
-// connectRedis returns a client for redisURL. When redisURL is empty it
-// uses fallbackAddr, and if nothing answers there it starts an embedded
-// Redis on it for the other instances to find. The broker it returns
-// (nil with a real Redis) must be closed after the client.
-func connectRedis(redisURL, fallbackAddr string) (*redis.Client, *broker, error) {
-	redis.SetLogger(quietLogger{})
-	ctx := context.Background()
-	if redisURL != "" {
-		opts, err := redis.ParseURL(redisURL)
-		if err != nil {
-			return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
-		}
-		log.Printf("using Redis at %s", opts.Addr)
-		return redis.NewClient(opts), nil, nil
-	}
-
-	rdb := redis.NewClient(&redis.Options{Addr: fallbackAddr})
-	b := &broker{addr: fallbackAddr}
+// connectFallback returns a client for the Redis at opts.Addr. A real one
+// is used as it is (the broker is then nil); an embedded one, this instance
+// starts if nothing is there yet, and takes over when its host stops.
+func connectFallback(opts *redis.Options) (*redis.Client, *broker) {
+	b := &broker{addr: opts.Addr}
+	probe := redis.NewClient(&redis.Options{Addr: opts.Addr, MaxRetries: -1, DialerRetries: 1,
+		DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond})
+	embedded, err := probe.Exists(context.Background(), embeddedMarker).Result()
+	probe.Close()
 	switch {
-	case answers(ctx, fallbackAddr):
-		if rdb.Exists(ctx, embeddedMarker).Val() == 0 {
-			log.Printf("using Redis at %s", fallbackAddr)
-			return rdb, nil, nil
-		}
-		log.Printf("using the embedded Redis that another instance hosts at %s", fallbackAddr)
+	case err == nil && embedded == 1:
+		log.Printf("using the embedded Redis that another instance hosts at %s", opts.Addr)
+	case err == nil || !strings.Contains(err.Error(), "connection refused"):
+		// A real Redis, or a server that we cannot use as it is (a Redis
+		// that wants a password, say): the subscription will say why.
+		log.Printf("using Redis at %s", opts.Addr)
+		return redis.NewClient(opts), nil
 	case b.host():
-		log.Printf("no Redis at %s: started an embedded one there for development (set REDIS_URL to use a real Redis)", fallbackAddr)
+		log.Printf("no Redis at %s: started an embedded one there for development (set REDIS_URL to use a real Redis)", opts.Addr)
 	default:
-		// Another instance bound the address between our ping and now.
-		log.Printf("using the embedded Redis that another instance just started at %s", fallbackAddr)
+		log.Printf("using the embedded Redis that another instance has just started at %s", opts.Addr)
 	}
-
-	watchCtx, cancel := context.WithCancel(context.Background())
-	b.cancel = cancel
-	go b.watch(watchCtx)
-	return rdb, b, nil
+	// When the embedded Redis cannot be reached, its host has stopped: host
+	// it here. go-redis then reconnects, as after any outage.
+	dialer := &net.Dialer{Timeout: opts.DialTimeout}
+	opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dialer.DialContext(ctx, network, addr)
+		if err != nil && b.host() {
+			log.Printf("the embedded Redis at %s went away: this instance hosts a new one there", addr)
+			return dialer.DialContext(ctx, network, addr)
+		}
+		return conn, err
+	}
+	return redis.NewClient(opts), b
 }
 
-// answers reports whether a Redis answers at addr, trying just once: the
-// regular client retries for a second or so, which is right for commands
-// but only slows down this question.
-func answers(ctx context.Context, addr string) bool {
-	probe := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
-	defer probe.Close()
-	return probe.Ping(ctx).Err() == nil
-}
-
-// host tries to start the embedded Redis on b.addr; it fails if the
-// address is taken, for example by another instance that got there first.
+// host starts the embedded Redis on b.addr, unless the address is taken
+// (by another instance that got there first, say) or b is closed.
 func (b *broker) host() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	if b.closed || b.server != nil {
 		return false
 	}
 	m := miniredis.NewMiniRedis()
-	if err := m.StartAddr(b.addr); err != nil {
+	if m.StartAddr(b.addr) != nil {
 		return false
 	}
 	m.Set(embeddedMarker, "1")
@@ -105,52 +83,17 @@ func (b *broker) host() bool {
 	return true
 }
 
-func (b *broker) hosting() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.server != nil
-}
-
-// watch checks the embedded broker while another instance hosts it; if it
-// stops answering, this instance tries to host a new one at the same
-// address. Our clients reconnect to it by themselves, like after any outage.
-func (b *broker) watch(ctx context.Context) {
-	ticker := time.NewTicker(brokerCheckInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		if b.hosting() || answers(ctx, b.addr) {
-			continue
-		}
-		if b.host() {
-			log.Printf("the embedded Redis at %s went away: this instance hosts a new one there", b.addr)
-		}
-	}
-}
-
-// stopWatching ends the watch, so a shutting-down instance does not start
-// a broker on its way out. It is safe on a nil broker.
-func (b *broker) stopWatching() {
-	if b != nil && b.cancel != nil {
-		b.cancel()
-	}
-}
-
-// close stops the watch and the embedded Redis, if this process hosts it.
-// It is safe on a nil broker.
-func (b *broker) close() {
+// close stops the embedded Redis if this process hosts it, or else, if
+// stop is false, only keeps this process from hosting one from now on. It
+// is safe on a nil broker.
+func (b *broker) close(stop bool) {
 	if b == nil {
 		return
 	}
-	b.stopWatching()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
-	if b.server != nil {
+	if stop && b.server != nil {
 		b.server.Close()
 		b.server = nil
 		log.Printf("stopped the embedded Redis at %s", b.addr)

@@ -37,8 +37,7 @@ const (
 	maxMessageSize = 4096
 
 	// sendQueueSize is how many messages may wait for one client's writer;
-	// one that falls this far behind is dropped rather than slow the others.
-	// Every client's queue costs 24 bytes a slot, busy or not.
+	// one that falls this far behind is dropped. A slot costs 24 bytes.
 	sendQueueSize = 64
 
 	// writeWait bounds one write: a client stalled this long is gone.
@@ -69,9 +68,8 @@ const (
 // newline separates messages that share one frame (see write).
 var newline = []byte{'\n'}
 
-// upgrader turns an HTTP request into a WebSocket connection. CheckOrigin
-// is nil on purpose: gorilla then refuses a page from another site, which
-// could otherwise chat in the name of whoever visits it.
+// upgrader turns an HTTP request into a WebSocket connection. Its nil
+// CheckOrigin refuses pages from other sites, which could chat as their visitors.
 var upgrader = websocket.Upgrader{
 	ReadBufferSize:  256,          // kept as long as the connection: small
 	WriteBufferPool: &sync.Pool{}, // a write buffer only while writing
@@ -100,15 +98,13 @@ func main() {
 
 	addr := fmt.Sprintf("%s:%d", listenHost, port)
 	log.Printf("listening on http://%s", addr)
-	srv := &http.Server{Addr: addr, Handler: newMux(h)}
 	// Serve until Ctrl-C, then say goodbye to every client (shutdown.go).
-	serveUntilSignal(srv, func() { h.shutdown(broker) })
+	h.serveUntilSignal(newServer(addr, newMux(h)), broker)
 }
 
 // newMux routes the requests: the page at "/" and the WebSocket at "/ws".
 func newMux(h *hub) *http.ServeMux {
 	mux := http.NewServeMux()
-	// "GET /{$}" matches exactly "/" (and HEAD); every other path is a 404.
 	mux.HandleFunc("GET /{$}", serveIndex)
 	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
 		serveWS(h, w, r)
@@ -131,7 +127,6 @@ type hub struct {
 	rooms      map[string]*room // the rooms with a member on this instance
 	pending    map[string]int   // per channel, commands not yet answered (rooms.go)
 	subscribed bool             // Redis has confirmed the broadcast channel
-	closing    bool             // shutdown has begun (shutdown.go)
 }
 
 // room is one room's members on this instance.
@@ -282,14 +277,16 @@ func (h *hub) broadcast(msg []byte) {
 func (h *hub) send(c *client, msg []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.clients[c] {
-		h.queue(c, msg)
-	}
+	h.queue(c, msg)
 }
 
-// queue hands msg to c's writer. It never waits: a client whose queue is
+// queue hands msg to c's writer, unless c has left the hub (a client on its
+// way out may still be in rooms). It never waits: a client whose queue is
 // full is disconnected instead. The caller holds h.mu.
 func (h *hub) queue(c *client, msg []byte) {
+	if !h.clients[c] {
+		return
+	}
 	select {
 	case c.send <- msg:
 	default:
@@ -337,8 +334,8 @@ func serveWS(h *hub, w http.ResponseWriter, r *http.Request) {
 // readPump carries out each request, until the connection ends or goes
 // silent.
 func (c *client) readPump() {
-	// Whatever ends the loop, the client leaves its rooms and the hub; its
-	// writer then says why, if there is a reason, and closes the connection.
+	// However the loop ends, the client leaves the hub and its rooms, and
+	// its writer hangs up.
 	var closeMsg []byte
 	defer func() {
 		c.hub.remove(c, closeMsg)
@@ -363,8 +360,7 @@ func (c *client) readPump() {
 			closeMsg = websocket.FormatCloseMessage(websocket.CloseUnsupportedData, "binary frames are not supported")
 			return
 		}
-		// Gorilla does not check that text is UTF-8, but a browser that
-		// receives invalid UTF-8 drops its connection: refuse it here.
+		// Gorilla leaves UTF-8 unchecked; a browser drops a connection on invalid text.
 		if !utf8.Valid(data) {
 			closeMsg = websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "text must be UTF-8")
 			return
@@ -383,8 +379,7 @@ func (c *client) readPump() {
 			if !c.hub.isMember(c, req.Room) {
 				c.hub.send(c, errorEvent(fmt.Sprintf("not in room %q: join it first", req.Room)))
 			} else if err := c.hub.publish(c, req); err != nil {
-				log.Printf("publish failed: %v", err)
-				c.hub.send(c, errorEvent("message not sent: Redis is unavailable, try again in a moment"))
+				c.hub.send(c, c.hub.notSent(err)) // what became of it (redis.go)
 			}
 		}
 	}

@@ -567,12 +567,12 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	if err != nil || brokerA == nil || !brokerA.hosting() {
 		t.Fatalf("first instance: err = %v; want it to host the broker", err)
 	}
-	t.Cleanup(brokerA.close)
+	t.Cleanup(func() { brokerA.close(true) })
 	rdbB, brokerB, err := connectRedis("", addr)
 	if err != nil || brokerB == nil || brokerB.hosting() {
 		t.Fatalf("second instance: err = %v; want it to use the first one's broker", err)
 	}
-	t.Cleanup(brokerB.close)
+	t.Cleanup(func() { brokerB.close(true) })
 
 	a, b := startInstance(t, rdbA), startInstance(t, rdbB)
 	alice, bob := connect(t, a, "alice"), connect(t, b, "bob")
@@ -581,9 +581,13 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	alice.say("lobby", "from A")
 	bob.expectMessage("lobby", "from A")
 
-	brokerA.close()
+	brokerA.close(true)
 	waitFor(t, "B to host the broker", brokerB.hosting)
-	waitFor(t, "B to subscribe to the room again", func() bool { return b.hub.roomConfirmed("lobby") })
+	// Both instances subscribe again, on the new broker. (Until then B's
+	// hub may not have noticed the old one go: it is no sign to wait for.)
+	waitFor(t, "both instances to subscribe to the room on the new broker", func() bool {
+		return brokerB.numsub(roomPrefix+"lobby") == 2 && b.hub.roomConfirmed("lobby")
+	})
 	bob.say("lobby", "B carries on")
 	bob.expectMessage("lobby", "B carries on")
 }
@@ -737,4 +741,18 @@ func (h *hub) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.clients)
+}
+
+// hosting reports whether this process hosts the embedded broker.
+func (b *broker) hosting() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.server != nil
+}
+
+// numsub is how many subscribers the broker this process hosts counts on channel.
+func (b *broker) numsub(channel string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.server.PubSubNumSub(channel)[channel]
 }

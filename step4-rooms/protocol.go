@@ -1,23 +1,15 @@
 package main
 
-// This file is the wire protocol: JSON text frames, and the checks on what
-// comes in. A first read can skip the checks; the types are worth a look.
+// This file is the wire protocol: JSON text frames, one object per line,
+// and the checks on what comes in. A first read can skip the checks.
 //
-//	client → server
-//	  {"type":"join","room":"R"}
-//	  {"type":"leave","room":"R"}
-//	  {"type":"message","room":"R","text":"..."}
-//	server → client
-//	  {"type":"joined","room":"R"}           once Redis has confirmed the room's subscription
-//	  {"type":"left","room":"R"}
-//	  {"type":"message","room":"R","user":"U","text":"...","ts":<unix ms>,"id":"<unique>"}
-//	  {"type":"announcement","text":"..."}  whatever anyone publishes on Redis channel "broadcast"
-//	  {"type":"error","error":"<reason>"}   the request was refused; the connection stays usable
+//	client: {"type":"join"|"leave","room":"R"}, {"type":"message","room":"R","text":"T"}
+//	server: {"type":"joined"|"left","room":"R"}, {"type":"announcement","text":"T"},
+//	        {"type":"message","room":"R","user":"U","text":"T","ts":<unix ms>,"id":"<unique>"},
+//	        {"type":"error","error":"<why>"}: the request was refused, the connection stays
 //
-// A server frame may carry several of these, one JSON object per line, when
-// messages queue up for a client. The user name comes from the connection,
-// /ws?name=U (1 to 32 letters, digits, _ or -; none: a guest name), and the
-// server stamps it on every message, so nobody can speak as someone else.
+// The user name comes from the connection, /ws?name=U, and the server
+// stamps it on every message, so that nobody can speak as someone else.
 
 import (
 	"crypto/rand"
@@ -33,17 +25,10 @@ import (
 )
 
 const (
-	// maxTextLength is the longest chat message, in characters.
-	maxTextLength = 500
-
-	// maxRoomsPerClient stops one connection from making this instance
-	// subscribe to any number of Redis channels.
-	maxRoomsPerClient = 10
-
-	// maxRoomLength and maxNameLength keep names readable and bounded;
-	// both allow letters, digits, '_' and '-' only.
-	maxRoomLength = 64
-	maxNameLength = 32
+	maxTextLength     = 500 // characters in one message
+	maxRoomsPerClient = 10  // so that one client cannot make us subscribe to any number of channels
+	maxRoomLength     = 64  // room and user names: letters, digits, '_' and '-'
+	maxNameLength     = 32
 )
 
 // request is what a client sends.
@@ -64,36 +49,29 @@ type event struct {
 	Error string `json:"error,omitempty"`
 }
 
-// encode renders e as one line of JSON. json.Marshal escapes newlines in
-// strings, so a line is always exactly one event.
+// encode renders e as one line of JSON: json.Marshal escapes newlines.
 func (e event) encode() []byte {
 	b, _ := json.Marshal(e) // cannot fail: only strings and a number
 	return b
 }
 
-func errorEvent(reason string) []byte {
-	return event{Type: "error", Error: reason}.encode()
-}
+func errorEvent(reason string) []byte { return event{Type: "error", Error: reason}.encode() }
 
-// parseRequest decodes and checks one frame from a client. Anything it
-// returns without an error is safe to act on; the error is the reason a
-// client reads in its error event.
+// parseRequest decodes and checks one frame from a client. What it returns
+// without an error is safe to act on; the error is what the client reads.
 func parseRequest(data []byte) (request, error) {
 	var req request
 	if err := json.Unmarshal(data, &req); err != nil {
 		return req, errors.New("invalid JSON")
 	}
-	switch req.Type {
-	case "join", "leave", "message":
-	default:
+	if req.Type != "join" && req.Type != "leave" && req.Type != "message" {
 		return req, fmt.Errorf("unknown type %q", req.Type)
 	}
 	if !validName(req.Room, maxRoomLength) {
 		return req, fmt.Errorf("invalid room name: use 1 to %d letters, digits, _ or -", maxRoomLength)
 	}
 	if req.Type == "message" {
-		req.Text = strings.TrimSpace(req.Text)
-		if req.Text == "" {
+		if req.Text = strings.TrimSpace(req.Text); req.Text == "" {
 			return req, errors.New("empty text")
 		}
 		if utf8.RuneCountInString(req.Text) > maxTextLength {
@@ -103,8 +81,8 @@ func parseRequest(data []byte) (request, error) {
 	return req, nil
 }
 
-// nameFrom is the user name a connection asks for, /ws?name=U; with none,
-// a guest name.
+// nameFrom is the user name a connection asks for, /ws?name=U, or, with
+// none, a guest name.
 func nameFrom(r *http.Request) (string, error) {
 	name := r.URL.Query().Get("name")
 	if name == "" {
@@ -118,16 +96,10 @@ func nameFrom(r *http.Request) (string, error) {
 
 // validName reports whether s is 1 to max letters, digits, '_' or '-'.
 func validName(s string, max int) bool {
-	if len(s) == 0 || len(s) > max {
-		return false
+	valid := func(r rune) bool {
+		return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '-'
 	}
-	for _, r := range s {
-		ok := 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '-'
-		if !ok {
-			return false
-		}
-	}
-	return true
+	return len(s) > 0 && len(s) <= max && strings.IndexFunc(s, func(r rune) bool { return !valid(r) }) < 0
 }
 
 // validPayload reports whether a room's message from Redis may be passed
@@ -144,11 +116,9 @@ var (
 	lastID   atomic.Uint64
 )
 
-func newID() string {
-	return idPrefix + "-" + strconv.FormatUint(lastID.Add(1), 10)
-}
+func newID() string { return idPrefix + "-" + strconv.FormatUint(lastID.Add(1), 10) }
 
-// randomHex returns n random bytes as hex: guest names and message IDs.
+// randomHex returns n random bytes as hex.
 func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)

@@ -1,36 +1,27 @@
 package main
 
-// This file paces how fast the server reads from one client. A first read
-// can skip it: a person typing never comes near the limit, and nothing is
-// ever refused. It is here for a script that sends a thousand messages at
-// once. Unpaced, that client's reader would fill every other client's
-// queue (sendQueueSize) faster than their writers could empty it, and get
-// them all disconnected as too slow. Paced, the flooder waits between
-// messages, which lets the writers run; its messages all arrive, later.
+// This file paces how fast the server reads from one client; a first read
+// can skip it. Unpaced, a script that sends a thousand messages at once
+// would fill the other clients' queues faster than their writers empty
+// them, and get them all dropped as too slow. A person never notices it.
 
 import "time"
 
-// clientLimit is how fast one client may send: burst messages at once,
-// then perSecond. The burst is what keeps a flood from filling the queues,
-// so it is small: ten clients sending all they may at once still fit in
-// one queue. The rate is generous: the load test sends at most 100
-// messages a second per client. A variable, so that benchmarks can lift it.
+// clientLimit lets a client send burst messages at once, then perSecond.
+// The burst is small, so that ten flooding clients still fit in one queue
+// (sendQueueSize); the rate is above the load test's 100 a second per client.
 var clientLimit = rate{burst: 5, perSecond: 200}
 
 type rate struct{ burst, perSecond float64 }
 
-// limiter is a token bucket: it holds up to burst tokens, gains perSecond
-// tokens a second, and each message takes one.
+// limiter is a token bucket: burst tokens at most, perSecond more a second.
 type limiter struct {
 	rate
 	tokens float64
-	last   time.Time // when tokens was last topped up
+	last   time.Time
 }
 
-// newLimiter returns a full bucket with the settings clientLimit has now.
-func newLimiter() *limiter {
-	return &limiter{rate: clientLimit, tokens: clientLimit.burst, last: time.Now()}
-}
+func newLimiter() *limiter { return &limiter{clientLimit, clientLimit.burst, time.Now()} }
 
 // wait takes a token, first sleeping until there is one.
 func (l *limiter) wait() {

@@ -1,19 +1,15 @@
 package main
 
-// This file is the bookkeeping behind join and leave. A first read can skip
-// it: main.go tells the story (the first member in subscribes, the last one
-// out unsubscribes), and this file makes it hold when things overlap.
-//
-// Redis answers each SUBSCRIBE and UNSUBSCRIBE on the subscription, in the
-// order it got them, and relay hands the answers to answered. After join,
-// leave, join, three commands are on their way, and only the answer to the
-// last one tells how things stand: pending counts, per channel, the
-// commands not yet answered. subMu makes sure that the commands reach Redis
-// in the order the hub decided on them.
+// This file is the bookkeeping behind join and leave; a first read can skip
+// it. main.go tells the story (the first member in subscribes, the last one
+// out unsubscribes); this file makes it hold when joins and leaves overlap.
+// Redis answers each SUBSCRIBE and UNSUBSCRIBE in the order it got them
+// (subMu keeps that the order the hub decided on). After join, leave, join,
+// only the third answer tells how things stand: pending counts, per
+// channel, the commands not yet answered.
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"strings"
@@ -21,14 +17,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 )
-
-// subscribeTimeout bounds sending one SUBSCRIBE or UNSUBSCRIBE. Redis
-// answers on the subscription, not here; a command that could not be sent
-// is sent again by go-redis when it reconnects, if it is still wanted.
-const subscribeTimeout = 3 * time.Second
-
-// errNotSubscribed refuses a message while the room's subscription is down.
-var errNotSubscribed = errors.New("not subscribed: Redis has not confirmed the room's subscription")
 
 // mayJoin reports whether c may join the room now. If not, c is in it
 // already (and hears "joined" again, if it has before), or in too many
@@ -79,21 +67,17 @@ func (h *hub) leaveLocked(c *client, name string) (last bool) {
 	return true
 }
 
-// changeSubscription sends a SUBSCRIBE or UNSUBSCRIBE for channel, counted
-// as pending until Redis answers. The caller holds subMu.
+// changeSubscription sends a SUBSCRIBE or UNSUBSCRIBE for channel, pending
+// until Redis answers. (If it cannot be sent, the subscription is down:
+// go-redis sends what is still wanted when it reconnects, and
+// lostSubscription forgets what was pending.) The caller holds subMu.
 func (h *hub) changeSubscription(command func(context.Context, ...string) error, channel string) {
 	h.mu.Lock()
 	h.pending[channel]++
 	h.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if err := command(ctx, channel); err != nil {
-		h.mu.Lock()
-		if h.pending[channel] > 0 {
-			h.pending[channel]-- // not sent: no answer will come
-		}
-		h.mu.Unlock()
-	}
+	command(ctx, channel)
 }
 
 // answered handles Redis's answer to a SUBSCRIBE or UNSUBSCRIBE: once a
@@ -131,8 +115,7 @@ func (h *hub) answered(s *redis.Subscription) {
 }
 
 // lostSubscription records that the subscription broke, and reports
-// whether that is news worth logging. Every room must be confirmed again:
-// go-redis subscribes anew, and Redis answers anew, when it reconnects.
+// whether it was confirmed until now. Every room must be confirmed anew.
 func (h *hub) lostSubscription() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -142,7 +125,7 @@ func (h *hub) lostSubscription() bool {
 	}
 	was := h.subscribed
 	h.subscribed = false
-	return was && !h.closing
+	return was
 }
 
 // wantedChannels is every channel this instance needs: broadcast and its rooms.

@@ -1,15 +1,16 @@
 package main
 
-// This file is the plain HTTP part of the server, as step 1 built it: the
-// page and the port argument. It stands beside main.go so that main.go
-// holds only what this step adds.
+// This file is the plain HTTP side of the server: step 1's page and port
+// argument, and the limits any HTTP server needs. A first read can skip it.
 
 import (
 	_ "embed"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The page is compiled into the binary, so `go run` works from any directory.
@@ -32,4 +33,23 @@ func parsePort(args []string) (int, error) {
 		return 0, fmt.Errorf("the port must be one number from 1 to 65535, not %q", strings.Join(args, " "))
 	}
 	return port, nil
+}
+
+// newServer is an http.Server for addr that drops connections which take
+// over 5 s to send their request headers or idle 2 minutes between requests,
+// and, while listenHost is localhost, refuses requests for other host names,
+// such as a web page's own name pointed at 127.0.0.1 (DNS rebinding).
+func newServer(addr string, h http.Handler) *http.Server {
+	localOnly := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if name, _, err := net.SplitHostPort(host); err == nil {
+			host = name
+		}
+		if listenHost == "localhost" && host != "localhost" && host != "127.0.0.1" && host != "::1" && host != "[::1]" {
+			http.Error(w, "this server answers only to localhost", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	return &http.Server{Addr: addr, Handler: localOnly, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 }
