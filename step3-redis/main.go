@@ -81,7 +81,7 @@ func main() {
 	// One subscription for the whole process, however many clients: Redis
 	// sends each message to this instance once, and the hub fans it out.
 	ps := rdb.Subscribe(context.Background(), chatChannel)
-	h := newHub(rdb, ps)
+	h := newHub(rdb, ps, fmt.Sprint(port))
 	go h.relay()
 
 	addr := fmt.Sprintf("%s:%d", listenHost, port)
@@ -105,20 +105,22 @@ func newMux(h *hub) *http.ServeMux {
 type hub struct {
 	rdb *redis.Client
 	ps  *redis.PubSub
+	via string // this instance, as its messages say: its port
 
 	mu         sync.Mutex
 	clients    map[*client]bool
 	subscribed bool // Redis has confirmed our subscription (see publish)
 }
 
-func newHub(rdb *redis.Client, ps *redis.PubSub) *hub {
-	return &hub{rdb: rdb, ps: ps, clients: make(map[*client]bool)}
+func newHub(rdb *redis.Client, ps *redis.PubSub, via string) *hub {
+	return &hub{rdb: rdb, ps: ps, via: via, clients: make(map[*client]bool)}
 }
 
 func (h *hub) add(c *client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.clients[c] = true
+	h.queue(c, redisState(h.subscribed)) // the page shows it (frames.go)
 }
 
 // remove forgets c and closes its queue, which tells its writer to send
@@ -146,7 +148,7 @@ func (h *hub) publish(msg []byte) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
-	return h.rdb.Publish(ctx, chatChannel, msg).Err()
+	return h.rdb.Publish(ctx, chatChannel, line{Text: string(msg), Via: h.via}.encode()).Err()
 }
 
 // relay delivers what arrives on the subscription to this instance's
@@ -162,7 +164,9 @@ func (h *hub) relay() {
 		case *redis.Subscription:
 			h.setSubscribed(true) // from now on, what we publish comes back to us
 		case *redis.Message:
-			h.broadcast([]byte(msg.Payload))
+			if l, ok := fromRedis(msg.Payload); ok { // anyone can PUBLISH (frames.go)
+				h.broadcast(l)
+			}
 		}
 	}
 }

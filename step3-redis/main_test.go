@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -96,12 +98,13 @@ func startInstance(t testing.TB, rdb *redis.Client, configure ...func(*httptest.
 // with relay false, nothing reads the subscription.
 func newInstance(t testing.TB, rdb *redis.Client, relay bool, configure ...func(*httptest.Server)) *instance {
 	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
 	ps := rdb.Subscribe(context.Background(), chatChannel)
-	h := newHub(rdb, ps)
+	h := newHub(rdb, ps, fmt.Sprint(srv.Listener.Addr().(*net.TCPAddr).Port))
 	if relay {
 		go h.relay()
 	}
-	srv := httptest.NewUnstartedServer(newMux(h))
+	srv.Config.Handler = newMux(h)
 	for _, f := range configure {
 		f(srv)
 	}
@@ -149,12 +152,26 @@ func tryReadLines(conn *websocket.Conn, n int) ([]string, error) {
 		if err != nil {
 			return lines, fmt.Errorf("after %d of %d messages: %v", len(lines), n, err)
 		}
-		lines = append(lines, strings.Split(string(frame), "\n")...)
+		for _, raw := range strings.Split(string(frame), "\n") {
+			if l, ok := decodeLine(raw); ok && l.Redis == "" {
+				lines = append(lines, cmp.Or(l.Text, raw))
+			} else if !ok {
+				return lines, fmt.Errorf("a line that is not JSON: %q", raw)
+			}
+		}
 	}
 	if len(lines) > n {
 		return lines, fmt.Errorf("got %d messages, want %d", len(lines), n)
 	}
 	return lines, nil
+}
+
+// decodeLine decodes one line of a frame. The tests read a message as its
+// text, a notice as the line itself, and skip the state of Redis.
+func decodeLine(raw string) (line, bool) {
+	var l line
+	err := json.Unmarshal([]byte(raw), &l)
+	return l, err == nil
 }
 
 // waitFor polls cond until it holds, failing the test after a few seconds.
@@ -214,6 +231,97 @@ func TestMessagesReachEveryClientOnBothInstancesOnce(t *testing.T) {
 				t.Fatalf("client %d got %q, want sender%d #%d: lost, repeated or out of order", i, line, from, next[from])
 			}
 			next[from]++
+		}
+	}
+}
+
+// readLine reads the next line of a frame that is not the state of Redis.
+func readLine(t *testing.T, conn *websocket.Conn) line {
+	t.Helper()
+	for {
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, frame, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range strings.Split(string(frame), "\n") {
+			if l, ok := decodeLine(raw); !ok {
+				t.Fatalf("a line that is not JSON: %q", raw)
+			} else if l.Redis == "" {
+				return l
+			}
+		}
+	}
+}
+
+func TestAMessageSaysWhichInstanceItCameThrough(t *testing.T) {
+	r := newTestRedis(t)
+	a, b := startInstanceOn(t, r), startInstanceOn(t, r)
+	onA, onB := dial(t, a.url), dial(t, b.url)
+	waitFor(t, "a client on each instance", func() bool { return a.hub.count() == 1 && b.hub.count() == 1 })
+
+	onA.WriteMessage(websocket.TextMessage, []byte("from A"))
+	for _, c := range []*websocket.Conn{onA, onB} {
+		if got := readLine(t, c); got != (line{Text: "from A", Via: a.hub.via}) {
+			t.Errorf("got %+v, want the text and via %q", got, a.hub.via)
+		}
+	}
+}
+
+func TestAClientCannotImitateTheServer(t *testing.T) {
+	inst := startInstanceOn(t, newTestRedis(t))
+	conn := dial(t, inst.url)
+	waitFor(t, "the client", func() bool { return inst.hub.count() == 1 })
+	fake := `{"notice":"the server is shutting down, go home"}`
+	conn.WriteMessage(websocket.TextMessage, []byte(fake))
+	if got := readLine(t, conn); got.Notice != "" || got.Text != fake {
+		t.Errorf("got %+v, want the text as a message", got)
+	}
+}
+
+func TestPagesHearWhetherRedisIsUp(t *testing.T) {
+	r := newTestRedis(t)
+	inst := startInstanceOn(t, r)
+	conn := dial(t, inst.url)
+	state := func() string {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, frame, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _ := decodeLine(string(frame))
+		return l.Redis
+	}
+	if got := state(); got != "up" {
+		t.Fatalf("on connecting: redis %q, want up", got)
+	}
+	r.stop()
+	if got := state(); got != "down" {
+		t.Fatalf("Redis stopped: redis %q, want down", got)
+	}
+	r.start(t)
+	if got := state(); got != "up" {
+		t.Fatalf("Redis back: redis %q, want up", got)
+	}
+}
+
+// Anyone who can reach Redis can publish to the chat channel: what is not
+// valid UTF-8 never reaches a browser (it would drop its connection), other
+// text arrives as a message via "redis", and nothing arrives as a notice.
+func TestWhatComesFromRedisIsChecked(t *testing.T) {
+	r := newTestRedis(t)
+	inst := startInstanceOn(t, r)
+	conn := dial(t, inst.url)
+	waitFor(t, "the client", func() bool { return inst.hub.count() == 1 })
+	rdb := r.client(t)
+	for _, payload := range []string{"\xff\xfe", "{\"text\":\"\xff\"}", `{"notice":"fake"}`, "hello from redis-cli", `{"text":"real","via":"3460"}`} {
+		rdb.Publish(context.Background(), chatChannel, payload)
+	}
+	want := []line{{Text: `{"notice":"fake"}`, Via: "redis"}, {Text: "hello from redis-cli", Via: "redis"}, {Text: "real", Via: "3460"}}
+	for _, w := range want {
+		if got := readLine(t, conn); got != w {
+			t.Errorf("got %+v, want %+v", got, w)
 		}
 	}
 }
@@ -461,7 +569,7 @@ func TestClientsLeaveNothingBehind(t *testing.T) {
 }
 
 func TestOtherOriginsAreRefused(t *testing.T) {
-	srv := httptest.NewServer(newMux(newHub(nil, nil)))
+	srv := httptest.NewServer(newMux(newHub(nil, nil, "")))
 	defer srv.Close()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
 
@@ -472,7 +580,7 @@ func TestOtherOriginsAreRefused(t *testing.T) {
 }
 
 func TestServesThePage(t *testing.T) {
-	srv := httptest.NewServer(newMux(newHub(nil, nil)))
+	srv := httptest.NewServer(newMux(newHub(nil, nil, "")))
 	defer srv.Close()
 
 	res, err := http.Get(srv.URL + "/")

@@ -90,13 +90,19 @@ func (h *hub) receive() (any, error) {
 
 // setSubscribed records whether Redis has confirmed our subscription, and
 // reports whether it had.
+// Every page hears of a change.
 func (h *hub) setSubscribed(on bool) (was bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if on && !h.subscribed {
-		log.Printf("subscribed to Redis channel %q: Redis confirmed", chatChannel)
-	}
 	was, h.subscribed = h.subscribed, on
+	if on != was {
+		if on {
+			log.Printf("subscribed to Redis channel %q: Redis confirmed", chatChannel)
+		}
+		for c := range h.clients {
+			h.queue(c, redisState(on))
+		}
+	}
 	return was
 }
 
@@ -137,6 +143,3 @@ func cause(err error) string {
 type quietLogger struct{} // discards go-redis's own log lines
 
 func (quietLogger) Printf(context.Context, string, ...any) {}
-
-// notice is a line from the server itself, not from a client.
-func notice(text string) []byte { return []byte("[server] " + text) }

@@ -16,7 +16,6 @@ import (
 	"log"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -34,7 +33,9 @@ const listenHost = "localhost"
 
 const (
 	// maxMessageSize is the largest frame a client may send: 1009 beyond.
-	maxMessageSize = 4096
+	// It leaves room for the longest text with every character escaped
+	// (\uXXXX\uXXXX, 12 bytes, for an emoji) and its envelope.
+	maxMessageSize = 8192
 
 	// sendQueueSize is how many messages may wait for one client's writer;
 	// one that falls this far behind is dropped. A slot costs 24 bytes.
@@ -93,7 +94,7 @@ func main() {
 	// Still one subscription for the whole process. It starts with the
 	// broadcast channel; rooms come and go on it as clients join and leave.
 	ps := rdb.Subscribe(context.Background(), broadcastChannel)
-	h := newHub(rdb, ps)
+	h := newHub(rdb, ps, fmt.Sprint(port))
 	go h.relay()
 
 	addr := fmt.Sprintf("%s:%d", listenHost, port)
@@ -117,6 +118,7 @@ func newMux(h *hub) *http.ServeMux {
 type hub struct {
 	rdb *redis.Client
 	ps  *redis.PubSub
+	via string // this instance, as its messages say: its port
 	// pingPeriod and pongWait are the heartbeat; tests shorten them.
 	pingPeriod, pongWait time.Duration
 	// subMu keeps SUBSCRIBE and UNSUBSCRIBE in the order decided (rooms.go).
@@ -135,8 +137,8 @@ type room struct {
 	confirmed bool // Redis has confirmed our subscription to its channel
 }
 
-func newHub(rdb *redis.Client, ps *redis.PubSub) *hub {
-	return &hub{rdb: rdb, ps: ps, pingPeriod: pingPeriod, pongWait: pongWait,
+func newHub(rdb *redis.Client, ps *redis.PubSub, via string) *hub {
+	return &hub{rdb: rdb, ps: ps, via: via, pingPeriod: pingPeriod, pongWait: pongWait,
 		clients: make(map[*client]bool), rooms: make(map[string]*room), pending: make(map[string]int)}
 }
 
@@ -221,7 +223,7 @@ func (h *hub) publish(c *client, req request) error {
 		return errNotSubscribed
 	}
 	// The user comes from the connection, never from the request.
-	msg := event{Type: "message", Room: req.Room, User: c.name, Text: req.Text, TS: time.Now().UnixMilli(), ID: newID()}
+	msg := event{Type: "message", Room: req.Room, User: c.name, Text: req.Text, TS: time.Now().UnixMilli(), ID: newID(), Via: h.via}
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
 	return h.rdb.Publish(ctx, roomPrefix+req.Room, msg.encode()).Err()
@@ -240,26 +242,25 @@ func (h *hub) relay() {
 		case *redis.Subscription:
 			h.answered(msg) // sends "joined" when a room is confirmed (rooms.go)
 		case *redis.Message:
-			if msg.Channel == broadcastChannel {
-				h.broadcast(event{Type: "announcement", Text: msg.Payload}.encode())
-			} else if name, ok := strings.CutPrefix(msg.Channel, roomPrefix); ok {
-				h.deliver(name, msg.Payload)
+			// Anyone can PUBLISH to Redis: pass on only what checks out (protocol.go).
+			if ev, ok := fromRedis(msg.Channel, msg.Payload); !ok {
+				log.Printf("dropped a malformed message on %s", msg.Channel)
+			} else if ev.Type == "announcement" {
+				h.broadcast(ev.encode())
+			} else {
+				h.deliver(ev.Room, ev.encode())
 			}
 		}
 	}
 }
 
 // deliver hands a room's message to the room's members on this instance.
-func (h *hub) deliver(name, payload string) {
-	if !validPayload(payload) { // anyone can PUBLISH to Redis (protocol.go)
-		log.Printf("dropped a malformed message on %s%s", roomPrefix, name)
-		return
-	}
+func (h *hub) deliver(name string, msg []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if r := h.rooms[name]; r != nil {
 		for c := range r.members {
-			h.queue(c, []byte(payload))
+			h.queue(c, msg)
 		}
 	}
 }

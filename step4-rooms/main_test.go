@@ -107,13 +107,15 @@ type instance struct {
 
 func startInstance(t testing.TB, rdb *redis.Client, configure ...func(*hub)) *instance {
 	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
 	ps := rdb.Subscribe(context.Background(), broadcastChannel)
-	h := newHub(rdb, ps)
+	h := newHub(rdb, ps, fmt.Sprint(srv.Listener.Addr().(*net.TCPAddr).Port))
 	for _, f := range configure {
 		f(h)
 	}
 	go h.relay()
-	srv := httptest.NewServer(newMux(h))
+	srv.Config.Handler = newMux(h)
+	srv.Start()
 	inst := &instance{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
 	inst.shutdown = sync.OnceFunc(func() {
 		srv.Close()
@@ -332,6 +334,7 @@ func TestJoinedOnlyOnceTheSubscriptionExists(t *testing.T) {
 	r.stop()
 	waitFor(t, "the instance to notice", func() bool { return !a.hub.isSubscribed() })
 	alice.sendJSON(request{Type: "join", Room: "second"})
+	alice.expectError("Redis is unavailable")
 	alice.say("second", "too early")
 	alice.expectError("not in room")
 	r.start(t)
@@ -423,6 +426,18 @@ func TestBadInputGetsAnErrorAndTheConnectionStaysUsable(t *testing.T) {
 	c.expectMessage("lobby", "after the limit")
 }
 
+// The longest message, with every character sent escaped as JSON allows,
+// still fits in a frame.
+func TestTheLongestMessageFitsEvenEscaped(t *testing.T) {
+	a := startInstanceOn(t, newTestRedis(t))
+	c := connect(t, a, "emoji")
+	c.join("lobby")
+	text := strings.Repeat("😀", maxTextLength)
+	escaped := strings.Repeat(`\ud83d\ude00`, maxTextLength)
+	c.send(`{"type":"message","room":"lobby","text":"` + escaped + `"}`)
+	c.expectMessage("lobby", text)
+}
+
 func TestFrameOverTheLimitGets1009(t *testing.T) {
 	r := newTestRedis(t)
 	a := startInstanceOn(t, r)
@@ -483,8 +498,15 @@ func TestMalformedPayloadsOnRedisAreNotPassedOn(t *testing.T) {
 	alice := connect(t, a, "alice")
 	alice.join("lobby")
 	rdb := r.client(t)
-	rdb.Publish(context.Background(), roomPrefix+"lobby", "not json")
-	rdb.Publish(context.Background(), roomPrefix+"lobby", "{}\n{}")
+	for _, junk := range []string{
+		"not json", "{}\n{}", "null", `{"type":"message","room":"lobby"}`, "\xff",
+		"{\"type\":\"message\",\"room\":\"lobby\",\"user\":\"eve\",\"text\":\"\xff\"}",
+		`{"type":"message","room":"kitchen","user":"eve","text":"wrong room"}`,
+		`{"type":"joined","room":"lobby"}`, `{"type":"message","room":"lobby","user":"<b>","text":"hi"}`,
+	} {
+		rdb.Publish(context.Background(), roomPrefix+"lobby", junk)
+	}
+	rdb.Publish(context.Background(), broadcastChannel, "\xff\xfe")
 	alice.say("lobby", "real")
 	alice.expectMessage("lobby", "real") // the junk never arrived
 }
@@ -502,6 +524,7 @@ func TestRoomsComeBackAfterARedisOutage(t *testing.T) {
 	alice.say("lobby", "lost")
 	alice.expectError("Redis is unavailable")
 	bob.sendJSON(request{Type: "join", Room: "waiting"}) // answered once Redis is back
+	bob.expectError("Redis is unavailable")
 	// Retrying costs no goroutines: nothing piles up while Redis is away.
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines during the outage, %d before it", n, before)
@@ -593,7 +616,7 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 }
 
 func TestOtherOriginsAreRefused(t *testing.T) {
-	srv := httptest.NewServer(newMux(newHub(nil, nil)))
+	srv := httptest.NewServer(newMux(newHub(nil, nil, "")))
 	defer srv.Close()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
 	_, res, err := websocket.DefaultDialer.Dial(url, http.Header{"Origin": {"http://evil.example"}})
@@ -603,7 +626,7 @@ func TestOtherOriginsAreRefused(t *testing.T) {
 }
 
 func TestServesThePage(t *testing.T) {
-	srv := httptest.NewServer(newMux(newHub(nil, nil)))
+	srv := httptest.NewServer(newMux(newHub(nil, nil, "")))
 	defer srv.Close()
 	res, err := http.Get(srv.URL + "/")
 	if err != nil {

@@ -46,6 +46,7 @@ type event struct {
 	Text  string `json:"text,omitempty"`
 	TS    int64  `json:"ts,omitempty"`
 	ID    string `json:"id,omitempty"`
+	Via   string `json:"via,omitempty"` // the instance a message came through
 	Error string `json:"error,omitempty"`
 }
 
@@ -102,11 +103,25 @@ func validName(s string, max int) bool {
 	return len(s) > 0 && len(s) <= max && strings.IndexFunc(s, func(r rune) bool { return !valid(r) }) < 0
 }
 
-// validPayload reports whether a room's message from Redis may be passed
-// on. Anyone with access to Redis can publish to a room's channel: pass on
-// only one line of valid JSON, which is what our instances publish.
-func validPayload(payload string) bool {
-	return json.Valid([]byte(payload)) && !strings.Contains(payload, "\n")
+// fromRedis checks what arrived on channel, and returns the event to pass
+// on, or false. Anything on "broadcast" that is UTF-8 text is an
+// announcement; on a room's channel, only a message that our instances
+// could have published (a browser would drop its connection on invalid
+// UTF-8, and the page expects the fields it shows).
+func fromRedis(channel, payload string) (event, bool) {
+	if !utf8.ValidString(payload) {
+		return event{}, false
+	}
+	if channel == broadcastChannel {
+		return event{Type: "announcement", Text: payload}, strings.TrimSpace(payload) != ""
+	}
+	var ev event
+	err := json.Unmarshal([]byte(payload), &ev)
+	name, _ := strings.CutPrefix(channel, roomPrefix)
+	ok := err == nil && ev.Type == "message" && ev.Room == name && validName(ev.User, maxNameLength) &&
+		ev.Text != "" && utf8.RuneCountInString(ev.Text) <= maxTextLength
+	ev.Error = ""
+	return ev, ok
 }
 
 // Message IDs are unique across instances: a random prefix per process,

@@ -20,7 +20,8 @@ import (
 
 // mayJoin reports whether c may join the room now. If not, c is in it
 // already (and hears "joined" again, if it has before), or in too many
-// rooms (and hears why). The caller holds h.mu.
+// rooms (and hears why). While Redis is unavailable, c may join, and
+// hears that "joined" will wait. The caller holds h.mu.
 func (h *hub) mayJoin(c *client, name string) bool {
 	if acked, in := c.rooms[name]; in {
 		if acked {
@@ -31,6 +32,9 @@ func (h *hub) mayJoin(c *client, name string) bool {
 	if len(c.rooms) >= maxRoomsPerClient {
 		h.queue(c, errorEvent(fmt.Sprintf("too many rooms: at most %d at once", maxRoomsPerClient)))
 		return false
+	}
+	if !h.subscribed {
+		h.queue(c, errorEvent(fmt.Sprintf("Redis is unavailable: you will be in room %q once it is back", name)))
 	}
 	return true
 }
