@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,7 +31,7 @@ import (
 type testRedis struct {
 	url   string
 	mini  *miniredis.Miniredis // nil for a real Redis
-	proxy *cutProxy            // in front of a real Redis, to simulate an outage
+	proxy *proxy               // in front of a real Redis, to simulate an outage
 }
 
 func newTestRedis(t testing.TB) *testRedis {
@@ -40,7 +41,7 @@ func newTestRedis(t testing.TB) *testRedis {
 		if err != nil {
 			t.Fatalf("REDIS_TEST_URL: %v", err)
 		}
-		p := newCutProxy(t, opts.Addr)
+		p := newProxy(t, opts.Addr)
 		return &testRedis{url: "redis://" + p.addr(), proxy: p}
 	}
 	m := miniredis.RunT(t)
@@ -66,6 +67,12 @@ func (r *testRedis) start(t testing.TB) {
 	} else {
 		r.proxy.cut(false)
 	}
+}
+
+// through returns a new proxy in front of this Redis, for a test to fail it.
+func (r *testRedis) through(t testing.TB) *proxy {
+	opts, _ := redis.ParseURL(r.url)
+	return newProxy(t, opts.Addr)
 }
 
 func (r *testRedis) client(t testing.TB) *redis.Client {
@@ -120,8 +127,17 @@ func newInstance(t testing.TB, rdb *redis.Client, relay bool, configure ...func(
 
 func startInstanceOn(t testing.TB, r *testRedis, configure ...func(*httptest.Server)) *instance {
 	t.Helper()
-	opts, _ := redis.ParseURL(r.url)
-	return startInstance(t, redis.NewClient(opts), configure...)
+	return startInstance(t, clientFor(t, r.url), configure...)
+}
+
+// clientFor is a client for url with the options main gives it.
+func clientFor(t testing.TB, url string) *redis.Client {
+	t.Helper()
+	rdb, _, err := connectRedis(url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rdb
 }
 
 func dial(t *testing.T, url string) *websocket.Conn {
@@ -145,7 +161,18 @@ func readLines(t *testing.T, conn *websocket.Conn, n int) []string {
 }
 
 func tryReadLines(conn *websocket.Conn, n int) ([]string, error) {
-	var lines []string
+	decoded, err := tryReadDecoded(conn, n)
+	lines := make([]string, len(decoded))
+	for i, l := range decoded {
+		lines[i] = cmp.Or(l.Text, string(l.encode()))
+	}
+	return lines, err
+}
+
+// tryReadDecoded reads frames until it has n lines that do not just say
+// whether Redis is up; a frame may carry several, one per line.
+func tryReadDecoded(conn *websocket.Conn, n int) ([]line, error) {
+	var lines []line
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for len(lines) < n {
 		_, frame, err := conn.ReadMessage()
@@ -153,10 +180,12 @@ func tryReadLines(conn *websocket.Conn, n int) ([]string, error) {
 			return lines, fmt.Errorf("after %d of %d messages: %v", len(lines), n, err)
 		}
 		for _, raw := range strings.Split(string(frame), "\n") {
-			if l, ok := decodeLine(raw); ok && l.Redis == "" {
-				lines = append(lines, cmp.Or(l.Text, raw))
-			} else if !ok {
+			l, ok := decodeLine(raw)
+			if !ok {
 				return lines, fmt.Errorf("a line that is not JSON: %q", raw)
+			}
+			if l.Redis == "" {
+				lines = append(lines, l)
 			}
 		}
 	}
@@ -235,23 +264,14 @@ func TestMessagesReachEveryClientOnBothInstancesOnce(t *testing.T) {
 	}
 }
 
-// readLine reads the next line of a frame that is not the state of Redis.
-func readLine(t *testing.T, conn *websocket.Conn) line {
+// readDecoded reads n lines that do not just say whether Redis is up.
+func readDecoded(t *testing.T, conn *websocket.Conn, n int) []line {
 	t.Helper()
-	for {
-		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		_, frame, err := conn.ReadMessage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, raw := range strings.Split(string(frame), "\n") {
-			if l, ok := decodeLine(raw); !ok {
-				t.Fatalf("a line that is not JSON: %q", raw)
-			} else if l.Redis == "" {
-				return l
-			}
-		}
+	lines, err := tryReadDecoded(conn, n)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return lines
 }
 
 func TestAMessageSaysWhichInstanceItCameThrough(t *testing.T) {
@@ -262,7 +282,7 @@ func TestAMessageSaysWhichInstanceItCameThrough(t *testing.T) {
 
 	onA.WriteMessage(websocket.TextMessage, []byte("from A"))
 	for _, c := range []*websocket.Conn{onA, onB} {
-		if got := readLine(t, c); got != (line{Text: "from A", Via: a.hub.via}) {
+		if got := readDecoded(t, c, 1)[0]; got != (line{Text: "from A", Via: a.hub.via}) {
 			t.Errorf("got %+v, want the text and via %q", got, a.hub.via)
 		}
 	}
@@ -274,7 +294,7 @@ func TestAClientCannotImitateTheServer(t *testing.T) {
 	waitFor(t, "the client", func() bool { return inst.hub.count() == 1 })
 	fake := `{"notice":"the server is shutting down, go home"}`
 	conn.WriteMessage(websocket.TextMessage, []byte(fake))
-	if got := readLine(t, conn); got.Notice != "" || got.Text != fake {
+	if got := readDecoded(t, conn, 1)[0]; got.Notice != "" || got.Text != fake {
 		t.Errorf("got %+v, want the text as a message", got)
 	}
 }
@@ -319,10 +339,8 @@ func TestWhatComesFromRedisIsChecked(t *testing.T) {
 		rdb.Publish(context.Background(), chatChannel, payload)
 	}
 	want := []line{{Text: `{"notice":"fake"}`, Via: "redis"}, {Text: "hello from redis-cli", Via: "redis"}, {Text: "real", Via: "3460"}}
-	for _, w := range want {
-		if got := readLine(t, conn); got != w {
-			t.Errorf("got %+v, want %+v", got, w)
-		}
+	if got := readDecoded(t, conn, len(want)); !slices.Equal(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
 
@@ -616,68 +634,6 @@ func TestParsePort(t *testing.T) {
 		if _, err := parsePort([]string{bad}); err == nil {
 			t.Errorf("parsePort(%q): want an error", bad)
 		}
-	}
-}
-
-// cutProxy forwards TCP connections to a real Redis, and can cut them all
-// and refuse new ones: an outage we control, without stopping Redis.
-type cutProxy struct {
-	l      net.Listener
-	target string
-
-	mu    sync.Mutex
-	down  bool
-	conns []net.Conn
-}
-
-func newCutProxy(t testing.TB, target string) *cutProxy {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{l: l, target: target}
-	t.Cleanup(func() {
-		l.Close()
-		p.cut(true)
-	})
-	go p.serve()
-	return p
-}
-
-func (p *cutProxy) addr() string { return p.l.Addr().String() }
-
-func (p *cutProxy) serve() {
-	for {
-		in, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down := p.down
-		p.mu.Unlock()
-		out, err := net.Dial("tcp", p.target)
-		if down || err != nil {
-			in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, in, out)
-		p.mu.Unlock()
-		go func() { io.Copy(out, in); out.Close() }()
-		go func() { io.Copy(in, out); in.Close() }()
-	}
-}
-
-// cut(true) closes every connection and refuses new ones; cut(false) ends that.
-func (p *cutProxy) cut(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.conns = nil
 	}
 }
 

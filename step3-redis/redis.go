@@ -40,7 +40,6 @@ var errNotSubscribed = errors.New("not subscribed: Redis has not confirmed our s
 // none is sent again after a failure (MaxRetries): a PUBLISH whose answer
 // was lost may have been carried out, and sent again it would be twice.
 func connectRedis(redisURL, fallbackAddr string) (*redis.Client, *broker, error) {
-	redis.SetLogger(quietLogger{}) // it logs every failed dial; receive says it once
 	opts, err := redis.ParseURL(cmp.Or(redisURL, "redis://"+fallbackAddr))
 	if err != nil {
 		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
@@ -124,6 +123,10 @@ func (h *hub) notSent(err error) []byte {
 	}
 	if h.setSubscribed(false) {
 		log.Printf("PUBLISH to Redis %s: %s; refusing messages until it confirms our subscription", h.rdb.Options().Addr, cause(err))
+		// Ask again: Redis's answer, when it comes, confirms the subscription.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		h.ps.Subscribe(ctx, chatChannel)
 	}
 	return notice("Your last message could not be confirmed: Redis did not answer. It may still arrive.")
 }
@@ -140,6 +143,10 @@ func cause(err error) string {
 	}
 }
 
-type quietLogger struct{} // discards go-redis's own log lines
+// go-redis logs every failed dial, several times a second while Redis is
+// down; receive says it once, in our own words.
+func init() { redis.SetLogger(quietLogger{}) }
+
+type quietLogger struct{}
 
 func (quietLogger) Printf(context.Context, string, ...any) {}

@@ -28,7 +28,7 @@ import (
 type testRedis struct {
 	url   string
 	mini  *miniredis.Miniredis // nil for a real Redis
-	proxy *cutProxy            // in front of a real Redis, to simulate an outage
+	proxy *proxy               // in front of a real Redis, to simulate an outage
 }
 
 func newTestRedis(t testing.TB) *testRedis {
@@ -38,7 +38,7 @@ func newTestRedis(t testing.TB) *testRedis {
 		if err != nil {
 			t.Fatalf("REDIS_TEST_URL: %v", err)
 		}
-		p := newCutProxy(t, opts.Addr)
+		p := newProxy(t, opts.Addr)
 		return &testRedis{url: "redis://" + p.addr(), proxy: p}
 	}
 	m := miniredis.RunT(t)
@@ -64,6 +64,12 @@ func (r *testRedis) start(t testing.TB) {
 	} else {
 		r.proxy.cut(false)
 	}
+}
+
+// through returns a new proxy in front of this Redis, for a test to fail it.
+func (r *testRedis) through(t testing.TB) *proxy {
+	opts, _ := redis.ParseURL(r.url)
+	return newProxy(t, opts.Addr)
 }
 
 func (r *testRedis) client(t testing.TB) *redis.Client {
@@ -107,6 +113,14 @@ type instance struct {
 
 func startInstance(t testing.TB, rdb *redis.Client, configure ...func(*hub)) *instance {
 	t.Helper()
+	inst := newInstance(t, rdb, configure...)
+	waitFor(t, "Redis to confirm the subscription", inst.hub.isSubscribed)
+	return inst
+}
+
+// newInstance runs an instance on rdb without waiting for its subscription.
+func newInstance(t testing.TB, rdb *redis.Client, configure ...func(*hub)) *instance {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	ps := rdb.Subscribe(context.Background(), broadcastChannel)
 	h := newHub(rdb, ps, fmt.Sprint(srv.Listener.Addr().(*net.TCPAddr).Port))
@@ -122,14 +136,22 @@ func startInstance(t testing.TB, rdb *redis.Client, configure ...func(*hub)) *in
 		h.shutdown(nil)
 	})
 	t.Cleanup(inst.shutdown)
-	waitFor(t, "Redis to confirm the subscription", h.isSubscribed)
 	return inst
 }
 
 func startInstanceOn(t testing.TB, r *testRedis, configure ...func(*hub)) *instance {
 	t.Helper()
-	opts, _ := redis.ParseURL(r.url)
-	return startInstance(t, redis.NewClient(opts), configure...)
+	return startInstance(t, clientFor(t, r.url), configure...)
+}
+
+// clientFor is a client for url with the options main gives it.
+func clientFor(t testing.TB, url string) *redis.Client {
+	t.Helper()
+	rdb, _, err := connectRedis(url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rdb
 }
 
 // testClient speaks the JSON protocol for a test.
@@ -695,68 +717,6 @@ func FuzzParseRequest(f *testing.F) {
 			}
 		}
 	})
-}
-
-// cutProxy forwards TCP connections to a real Redis, and can cut them all
-// and refuse new ones: an outage we control, without stopping Redis.
-type cutProxy struct {
-	l      net.Listener
-	target string
-
-	mu    sync.Mutex
-	down  bool
-	conns []net.Conn
-}
-
-func newCutProxy(t testing.TB, target string) *cutProxy {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{l: l, target: target}
-	t.Cleanup(func() {
-		l.Close()
-		p.cut(true)
-	})
-	go p.serve()
-	return p
-}
-
-func (p *cutProxy) addr() string { return p.l.Addr().String() }
-
-func (p *cutProxy) serve() {
-	for {
-		in, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down := p.down
-		p.mu.Unlock()
-		out, err := net.Dial("tcp", p.target)
-		if down || err != nil {
-			in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, in, out)
-		p.mu.Unlock()
-		go func() { io.Copy(out, in); out.Close() }()
-		go func() { io.Copy(in, out); in.Close() }()
-	}
-}
-
-// cut(true) closes every connection and refuses new ones; cut(false) ends that.
-func (p *cutProxy) cut(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.conns = nil
-	}
 }
 
 // count is the number of clients in the hub.

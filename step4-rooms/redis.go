@@ -41,7 +41,6 @@ var errNotSubscribed = errors.New("not subscribed: Redis has not confirmed the r
 // none is sent again after a failure (MaxRetries): a PUBLISH whose answer
 // was lost may have been carried out, and sent again it would be twice.
 func connectRedis(redisURL, fallbackAddr string) (*redis.Client, *broker, error) {
-	redis.SetLogger(quietLogger{}) // it logs every failed dial; receive says it once
 	opts, err := redis.ParseURL(cmp.Or(redisURL, "redis://"+fallbackAddr))
 	if err != nil {
 		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
@@ -107,6 +106,10 @@ func (h *hub) notSent(err error) []byte {
 	}
 	if h.lostSubscription() {
 		log.Printf("PUBLISH to Redis %s: %s; refusing messages until it confirms our subscription", h.rdb.Options().Addr, cause(err))
+		// Ask again: Redis's answers, when they come, confirm the subscription.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		h.ps.Subscribe(ctx, h.wantedChannels()...)
 	}
 	return errorEvent("message not confirmed: Redis did not answer; it may still arrive")
 }
@@ -123,6 +126,10 @@ func cause(err error) string {
 	}
 }
 
-type quietLogger struct{} // discards go-redis's own log lines
+// go-redis logs every failed dial, several times a second while Redis is
+// down; receive says it once, in our own words.
+func init() { redis.SetLogger(quietLogger{}) }
+
+type quietLogger struct{}
 
 func (quietLogger) Printf(context.Context, string, ...any) {}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// proxy is a TCP proxy in front of a test's own Redis, through which a test
+// makes Redis fail the ways it fails for real, without touching a Redis
+// that other tests share: cut (every connection closed, new ones
+// refused), freeze (every byte held, both ways, as by a hung Redis, until
+// thawed), and loseNextAnswer (the next PUBLISH reaches Redis, and its
+// answer is lost with the connection).
+type proxy struct {
+	l      net.Listener
+	target string
+
+	mu       sync.Mutex
+	down     bool
+	thawed   chan struct{} // closed while not frozen
+	loseNext bool
+	conns    []net.Conn
+}
+
+func newProxy(t testing.TB, target string) *proxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{l: l, target: target, thawed: make(chan struct{})}
+	close(p.thawed)
+	t.Cleanup(func() {
+		l.Close()
+		p.freeze(false)
+		p.cut(true)
+	})
+	go p.serve()
+	return p
+}
+
+func (p *proxy) addr() string { return p.l.Addr().String() }
+
+func (p *proxy) serve() {
+	for {
+		in, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		out, err := net.Dial("tcp", p.target)
+		if down || err != nil {
+			in.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
+		var lose atomic.Bool
+		go p.pipe(out, in, true, &lose)
+		go p.pipe(in, out, false, &lose)
+	}
+}
+
+// pipe copies from src to dst, holding what it reads while the proxy is
+// frozen, and dropping the connection instead of an answer that is lost.
+func (p *proxy) pipe(dst, src net.Conn, toRedis bool, lose *atomic.Bool) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		thawed := p.thawed
+		if toRedis && p.loseNext && bytes.Contains(bytes.ToLower(buf[:n]), []byte("publish")) {
+			p.loseNext = false
+			lose.Store(true)
+		}
+		p.mu.Unlock()
+		<-thawed
+		if !toRedis && lose.Load() {
+			return
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// cut(true) closes every connection and refuses new ones; cut(false) ends that.
+func (p *proxy) cut(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+// freeze(true) holds every byte until freeze(false), as a hung Redis does
+// (kill -STOP): connections stay open, and nothing is answered.
+func (p *proxy) freeze(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.thawed:
+		if on {
+			p.thawed = make(chan struct{})
+		}
+	default:
+		if !on {
+			close(p.thawed)
+		}
+	}
+}
+
+// loseNextAnswer makes the next PUBLISH reach Redis, and its answer be lost
+// with the connection: go-redis cannot tell whether Redis carried it out.
+func (p *proxy) loseNextAnswer() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.loseNext = true
+}
