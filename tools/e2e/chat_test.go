@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -32,23 +33,53 @@ func (tb *tab) disabled() (input, button bool) {
 	return r.Input, r.Button
 }
 
-// openChat opens a chat page and waits until it has connected, or given
-// up: a page that cannot connect says "Disconnected…" at once, so the test
-// fails fast with what the page shows. A connected page has its input and
-// button enabled.
-func (tb *tab) openChat(url string) {
+// openChat opens a chat page and waits until its status line says want,
+// or that it gave up: a page that cannot connect says "Disconnected…" at
+// once, so the test fails fast with what the page shows. A connected page
+// has its input and button enabled.
+func (tb *tab) openChat(url, want string) {
 	tb.t.Helper()
 	tb.open(url)
-	tb.waitFor("the page to connect or give up", `() => {
-		const status = document.querySelector("#status");
-		return status.classList.contains("connected") || status.textContent.startsWith("Disconnected");
-	}`)
-	if got := tb.text(statusSel); got != "Connected" {
-		tb.t.Fatalf("tab %s: status %q, want %q", tb.name, got, "Connected")
-	}
+	tb.waitStatus(want)
 	if input, button := tb.disabled(); input || button {
 		tb.t.Errorf("tab %s: connected, but disabled: input %v, send button %v", tb.name, input, button)
 	}
+}
+
+// waitStatus waits until the status line says want, and fails the test if
+// it says "Disconnected…" first, or neither in time.
+func (tb *tab) waitStatus(want string) {
+	tb.t.Helper()
+	err := tb.try(waitTimeout, poll(`(want) => {
+		const status = document.querySelector("#status").textContent;
+		return status === want || status.startsWith("Disconnected");
+	}`, want))
+	if got := tb.text(statusSel); err != nil || got != want {
+		tb.t.Fatalf("tab %s: status %q, want %q", tb.name, got, want)
+	}
+}
+
+// checkInstance fails the test unless the page says, near its title,
+// which instance it is: srv's address, with its port.
+func (tb *tab) checkInstance(srv *server) {
+	tb.t.Helper()
+	want := "on " + strings.TrimPrefix(srv.URL, "http://")
+	if got := tb.text("#instance"); got != want {
+		tb.t.Errorf("tab %s: #instance says %q, want %q", tb.name, got, want)
+	}
+}
+
+// waitMarked waits until the last message of the list has an
+// element that the CSS selector sel matches, and returns its text.
+func (tb *tab) waitMarked(what, sel string) string {
+	tb.t.Helper()
+	tb.waitFor(what, `(sel) => {
+		const last = document.querySelector("#messages li:last-child");
+		return last && last.querySelector(sel) !== null;
+	}`, sel)
+	var text string
+	tb.call("reading "+what, `(sel) => document.querySelector("#messages li:last-child").querySelector(sel).textContent`, &text, sel)
+	return text
 }
 
 // send types msg into the input and clicks Send, as a user would, and waits
@@ -77,18 +108,20 @@ func (tb *tab) waitMessages(n int) []string {
 	return got
 }
 
-// messages returns the text of every message shown, in order.
+// messages returns the text of every message shown, in order: in step 3's
+// page, the text without the instance it came through (span.text).
 func (tb *tab) messages() []string {
 	tb.t.Helper()
 	var texts []string
-	tb.eval("reading the messages",
-		`Array.from(document.querySelectorAll("#messages li"), (li) => li.textContent)`, &texts)
+	tb.eval("reading the messages", `Array.from(document.querySelectorAll("#messages li"),
+		(li) => (li.querySelector("span.text") || li).textContent)`, &texts)
 	return texts
 }
 
 // messageMarkup selects, in the chat pages of steps 1 to 3, any element
-// inside a message: there a message is only text.
-const messageMarkup = "#messages li *"
+// inside a message where the page puts only text: anything but step 3's
+// span.text and span.via, and anything inside those.
+const messageMarkup = "#messages li > :not(span.text):not(span.via), #messages li span *"
 
 // checkNoXSS fails the test if xssProbe became markup in the page: an img
 // anywhere (no page has images), an element that markup (a CSS selector)

@@ -24,9 +24,9 @@ const (
 )
 
 // roomsMarkup selects, in step 4's page, any element where only text
-// belongs: inside a message besides its span.user, inside that span, or
-// inside an announcement.
-const roomsMarkup = "#messages li > :not(span.user), #messages li span.user *, #announcements li *"
+// belongs: inside a message besides its span.user and span.via, inside
+// those spans, or inside an announcement.
+const roomsMarkup = "#messages li > :not(span.user):not(span.via), #messages li span *, #announcements li *"
 
 // announcementChannel is the Redis channel whose messages every step-4
 // page shows as announcements.
@@ -58,6 +58,8 @@ func TestStep4RoomsAcrossInstances(t *testing.T) {
 
 	alice.openRooms(one.URL+"/", "alice")
 	bob.openRooms(two.URL+"/", "bob")
+	alice.checkInstance(one)
+	bob.checkInstance(two)
 
 	// What each tab must show in each room, in order: every message is
 	// checked in every tab that is in its room before the next is sent.
@@ -77,6 +79,12 @@ func TestStep4RoomsAcrossInstances(t *testing.T) {
 	alice.join("blue")
 	say(alice, "red", "hello red, from alice", alice, bob)
 	say(bob, "red", "hi from bob, naïve café ✓", alice, bob)
+	// Each sees the other's message came through the other instance.
+	for tb, want := range map[*tab][]string{alice: {"", "via :" + port(two)}, bob: {"via :" + port(one), ""}} {
+		if got := tb.roomVias("red"); !slices.Equal(got, want) {
+			t.Errorf("tab %s: red's messages came via %q, want %q", tb.name, got, want)
+		}
+	}
 
 	// Blue is alice's alone: her message there must not reach bob, who is
 	// not in it. Once her next message in red has reached him, the blue one
@@ -90,6 +98,13 @@ func TestStep4RoomsAcrossInstances(t *testing.T) {
 	}
 	// Only alice's server listens to blue: bob's has no member in it.
 	waitChannelSubscribers(t, redis, "room:blue", 1)
+
+	// Junk that anyone can publish to Redis breaks no page (a page problem
+	// fails the test): a browser drops its connection on invalid UTF-8,
+	// and step 4's page once threw on null.
+	for channel, junk := range map[string]string{"room:red": "null", "room:blue": "\xff\xfe", announcementChannel: "\xff"} {
+		redis.Publish(channel, junk)
+	}
 
 	// An announcement reaches every tab on every server, as text.
 	announce(t, redis, "Break in 5 minutes <b>sharp</b>", alice, bob)
@@ -352,4 +367,16 @@ func waitChannelSubscribers(t *testing.T, redis *miniredis.Miniredis, channel st
 		}
 		time.Sleep(subscriberPollInterval)
 	}
+}
+
+// roomVias returns, for each message in room's list, what it says about
+// the instance it came through ("" if nothing: it came through this one).
+func (tb *tab) roomVias(room string) []string {
+	tb.t.Helper()
+	var got []string
+	tb.call("reading the instances in "+room, withFindRoom(`(room) => {
+		const list = findRoom("#messages ul", room);
+		return list ? Array.from(list.children, (li) => li.querySelector("span.via")?.textContent ?? "") : [];
+	}`), &got, room)
+	return got
 }
