@@ -148,10 +148,22 @@ const (
 func (c *client) handleLine(line []byte, now int64) lineResult {
 	r := c.run
 	text := line
-	if r.cfg.protocol == protocolRooms {
+	switch {
+	case r.cfg.protocol == protocolRooms:
 		var ok bool
 		if text, ok = messageText(line, r.prefix); !ok {
 			c.handleRoomsControl(line)
+			return lineOther
+		}
+	case len(line) > 0 && line[0] == '{':
+		// Step 3: a JSON object, whose "text" is the payload. Notices and
+		// Redis states ({"notice":...}, {"redis":"up"}) are not messages:
+		// skipped, like step 4's objects other than messages.
+		var ok bool
+		if text, ok = objectText(line, r.prefix); !ok {
+			if hasText(line) {
+				c.notOurs++ // somebody else's message
+			}
 			return lineOther
 		}
 	}

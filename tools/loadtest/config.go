@@ -14,7 +14,8 @@ import (
 // The two wire protocols the workshop's servers speak.
 const (
 	// protocolText is steps 2 and 3 (and the Node.js baseline): a message is
-	// the text of a frame, and a server frame may carry several, one per line.
+	// the text of a frame, and a server frame may carry several, one per line:
+	// the text itself (step 2), or a JSON object with it as "text" (step 3).
 	protocolText = "text"
 	// protocolRooms is step 4: JSON objects, one per line, in named rooms.
 	protocolRooms = "rooms"

@@ -105,10 +105,11 @@ func cutNumber(p []byte, sep byte) (n int64, rest []byte, ok bool) {
 	return n, p[i+1:], true
 }
 
-// Step 4's JSON, read and written without encoding/json: the receiving side
-// handles about a million deliveries a second on one core, which leaves no
-// room for a json.Unmarshal per line. The writers below only ever put
-// letters, digits, '_', '-' and spaces in strings, so nothing needs escaping.
+// The servers' JSON (step 3's lines, step 4's objects), read and written
+// without encoding/json: the receiving side handles about a million
+// deliveries a second on one core, which leaves no room for a json.Unmarshal
+// per line. The writers below only ever put letters, digits, '_', '-' and
+// spaces in strings, so nothing needs escaping.
 
 var (
 	typeKey      = []byte(`"type":`)
@@ -158,23 +159,42 @@ func jsonField(line, key []byte) ([]byte, bool) {
 	return v[:end], true
 }
 
-// messageText returns the text of a step 4 "message" object if it is a
-// payload of this run (prefix from runPrefix), or false.
+// objectText returns the value of the "text" field of the JSON object in
+// line if it starts with a payload of this run (prefix from runPrefix), or
+// false. Step 3 sends a message as {"text":"...","via":"3460"}; its notices
+// and Redis states have no "text".
 //
 // It looks for the run prefix first, not for the "text" key: '"' is the
 // commonest byte in JSON, so bytes.Index would stop at every quote, while
 // the prefix's "lt" occurs seldom. Then it checks that the prefix starts the
-// value of "text" and that the object is a message.
-func messageText(line, prefix []byte) ([]byte, bool) {
+// value of "text". The value ends at the next quote: a payload has none, so
+// a text with an escape in it is cut short there and parsePayload rejects it.
+func objectText(line, prefix []byte) ([]byte, bool) {
 	i := bytes.Index(line, prefix)
 	if i < 0 || !afterKey(line[:i], textKey) {
 		return nil, false
 	}
 	end := bytes.IndexByte(line[i:], '"')
-	if end < 0 || !isMessage(line) {
+	if end < 0 {
 		return nil, false
 	}
 	return line[i : i+end], true
+}
+
+// hasText reports whether the JSON object in line has a "text" field: in
+// step 3, whether it is a chat message (not a notice or a Redis state).
+func hasText(line []byte) bool {
+	return bytes.Contains(line, textKey)
+}
+
+// messageText returns the text of a step 4 "message" object if it is a
+// payload of this run (prefix from runPrefix), or false.
+func messageText(line, prefix []byte) ([]byte, bool) {
+	text, ok := objectText(line, prefix)
+	if !ok || !isMessage(line) {
+		return nil, false
+	}
+	return text, true
 }
 
 // afterKey reports whether before ends with key and an opening quote, as

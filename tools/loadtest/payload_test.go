@@ -49,6 +49,9 @@ func TestMessageText(t *testing.T) {
 		{`{"type":"message","room":"load","user":"lt1","text":"lt a 1 2 3","ts":1,"id":"x"}`, "lt a 1 2 3", true},
 		{`{"id":"x","room":"load","text":"lt a 1 2 3","ts":1,"type":"message","user":"lt1"}`, "lt a 1 2 3", true},
 		{`{"type": "message", "text": "lt a 1 2 3"}`, "lt a 1 2 3", true},
+		// Step 4 now says which instance a message came through.
+		{`{"type":"message","room":"load","user":"lt1","text":"lt a 1 2 3","ts":1,"id":"x","via":"3460"}`, "lt a 1 2 3", true},
+		{`{"text":"lt a 1 2 3","via":"3460"}`, "", false},                 // step 3: no type, not a step 4 message
 		{`{"type":"message","text":"lt b 1 2 3"}`, "", false},             // another run
 		{`{"type":"message","user":"lt a 1 2 3","text":"hi"}`, "", false}, // not the text
 		{`{"type":"error","text":"lt a 1 2 3: too long"}`, "", false},     // not a message
@@ -61,6 +64,99 @@ func TestMessageText(t *testing.T) {
 		text, ok := messageText([]byte(tc.line), prefix)
 		if ok != tc.ok || string(text) != tc.text {
 			t.Errorf("messageText(%s) = %q, %v; want %q, %v", tc.line, text, ok, tc.text, tc.ok)
+		}
+	}
+}
+
+// What the text protocol makes of each kind of line: step 2 sends the
+// payload as is, step 3 a JSON object per line.
+func TestTextLines(t *testing.T) {
+	r := &run{cfg: config{senders: 4, protocol: protocolText}, prefix: runPrefix("a"), maxSeq: 64}
+	r.target.Store(1 << 62)
+	for _, tc := range []struct {
+		line   string
+		result lineResult
+		other  int64 // counted as somebody else's message
+	}{
+		{"lt a 1 2 3", lineNew, 0},                                   // step 2
+		{`{"text":"lt a 1 2 3","via":"3460"}`, lineNew, 0},           // step 3
+		{`{"via":"3460","text":"lt a 1 2 3"}`, lineNew, 0},           // any field order
+		{`{"text": "lt a 1 2 3", "via": "3460"}`, lineNew, 0},        // spaces
+		{`{"text":"lt a 2 5 3","via":"redis"}`, lineNew, 0},          // published into Redis by hand
+		{`{"redis":"up"}`, lineOther, 0},                             // Redis state: not a message
+		{`{"redis":"down"}`, lineOther, 0},                           //
+		{`{"notice":"lt a 1 2 3 was not sent"}`, lineOther, 0},       // a notice, even one quoting a payload
+		{`{"text":"\u003cb\u003ehi","via":"3460"}`, lineOther, 1},    // a person's message, escaped
+		{`{"text":"lt b 1 2 3","via":"3460"}`, lineOther, 1},         // another run
+		{`{"text":"say \"lt a 1 2 3\"","via":"3460"}`, lineOther, 1}, // quoted inside a text
+		{`{"text":"lt a 1 2 3\u003c","via":"3460"}`, lineOther, 1},   // more after the payload
+		{`{"text":"lt a 1 2 3`, lineOther, 1},                        // cut short
+		{"hello", lineOther, 1},                                      // step 2, a person
+	} {
+		c := &client{run: r}
+		if got := c.handleLine([]byte(tc.line), 5); got != tc.result || c.notOurs != tc.other {
+			t.Errorf("handleLine(%s) = %v with %d other; want %v with %d", tc.line, got, c.notOurs, tc.result, tc.other)
+		}
+	}
+}
+
+// A step 3 frame: the Redis state first, then messages, a notice and a
+// probe, one per line.
+func TestStep3Frame(t *testing.T) {
+	r := &run{cfg: config{senders: 4, protocol: protocolText}, prefix: runPrefix("a"), maxSeq: 64}
+	r.target.Store(1 << 62)
+	r.allProbed = make(chan struct{})
+	r.cfg.clients = 1
+	c := &client{run: r}
+	frame := []byte(`{"redis":"up"}` + "\n" +
+		`{"text":"lt a 1 2 3","via":"3460"}` + "\n" +
+		`{"notice":"Your last message was not sent: Redis is unavailable. Try again in a moment."}` + "\n" +
+		`{"text":"lt a ready 0","via":"3461"}` + "\n" +
+		`{"text":"hi there","via":"3461"}` + "\n" +
+		`{"text":"lt a 1 2 3","via":"3460"}` + "\n" +
+		`{"text":"lt a 0 7 4","via":"3461"}`)
+	c.handleFrame(frame, 10)
+	if got := c.received.Load(); got != 2 {
+		t.Errorf("received %d, want 2", got)
+	}
+	if got := c.dups.Load(); got != 1 {
+		t.Errorf("duplicates %d, want 1", got)
+	}
+	if c.notOurs != 1 {
+		t.Errorf("other %d, want 1 (hi there)", c.notOurs)
+	}
+	if !c.probed.Load() {
+		t.Error("the probe was not seen")
+	}
+	var samples uint64
+	if c.latency != nil {
+		for _, n := range c.latency.counts {
+			samples += n
+		}
+	}
+	if samples != 2 {
+		t.Errorf("%d latencies recorded, want 2", samples)
+	}
+}
+
+// Counting a delivery allocates nothing, whichever step sent it (once a
+// client has its bitset and histogram).
+func TestHandleFrameAllocates0(t *testing.T) {
+	for _, tc := range []struct{ proto, frame string }{
+		{protocolText, "lt a 1 2 3\nlt a 2 2 3"},
+		{protocolText, `{"redis":"up"}` + "\n" + `{"text":"lt a 1 2 3","via":"3460"}` + "\n" + `{"notice":"hi"}` + "\n" + `{"text":"hi","via":"3460"}`},
+		{protocolRooms, `{"type":"message","room":"load","user":"lt1","text":"lt a 1 2 3","ts":1,"id":"x","via":"3460"}` + "\n" + `{"type":"announcement","room":"load","text":"lt1 joined"}`},
+	} {
+		r := &run{cfg: config{senders: 4, protocol: tc.proto}, prefix: runPrefix("a"), maxSeq: 64}
+		r.target.Store(1 << 62)
+		c := &client{run: r, joinAnswered: true}
+		frame := []byte(tc.frame)
+		c.handleFrame(frame, 10)
+		if c.received.Load() == 0 {
+			t.Fatalf("%s: nothing counted in %s", tc.proto, frame)
+		}
+		if n := testing.AllocsPerRun(100, func() { c.handleFrame(frame, 10) }); n != 0 {
+			t.Errorf("%s: %v allocations per frame %s", tc.proto, n, frame)
 		}
 	}
 }
@@ -88,9 +184,13 @@ func TestRoomsRequests(t *testing.T) {
 // for a duplicate, record the latency. It must stay far below a microsecond
 // (the target is a million deliveries a second on one core), allocation-free.
 func BenchmarkHandleFrame(b *testing.B) {
-	for _, proto := range []string{protocolText, protocolRooms} {
-		b.Run(proto, func(b *testing.B) {
-			cfg := config{senders: 20, protocol: proto, room: "load"}
+	for _, tc := range []struct{ name, proto, format string }{
+		{"text", protocolText, "%[2]s"},                              // step 2
+		{"text-json", protocolText, `{"text":"%[2]s","via":"3460"}`}, // step 3
+		{protocolRooms, protocolRooms, `{"type":"message","room":"load","user":"lt%[1]d","text":"%[2]s","ts":1700000000000,"id":"1-%[1]d","via":"3460"}`},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := config{senders: 20, protocol: tc.proto, room: "load"}
 			r := &run{cfg: cfg, prefix: runPrefix("abcd1234"), maxSeq: 1 << 20}
 			r.target.Store(1 << 62)
 			c := &client{run: r}
@@ -101,11 +201,7 @@ func BenchmarkHandleFrame(b *testing.B) {
 					frame = append(frame, '\n')
 				}
 				p := appendPayload(nil, r.prefix, i%20, int64(i), 1700000000000000000)
-				if proto == protocolRooms {
-					frame = fmt.Appendf(frame, `{"type":"message","room":"load","user":"lt%d","text":"%s","ts":1700000000000,"id":"1-%d"}`, i, p, i)
-				} else {
-					frame = append(frame, p...)
-				}
+				frame = fmt.Appendf(frame, tc.format, i, p)
 			}
 			b.ReportAllocs()
 			b.SetBytes(int64(len(frame)))
@@ -118,6 +214,9 @@ func BenchmarkHandleFrame(b *testing.B) {
 						bits[0] = 0
 					}
 				}
+			}
+			if c.received.Load() == 0 || c.notOurs != 0 {
+				b.Fatalf("received %d, other %d: the frame was not counted", c.received.Load(), c.notOurs)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*16), "ns/delivery")
 		})

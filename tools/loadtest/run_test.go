@@ -86,6 +86,30 @@ func TestTextProtocol(t *testing.T) {
 	}
 }
 
+// Step 3's JSON lines: messages are counted; the Redis state, the notice and
+// somebody else's message that every client gets are not (the last shows as
+// another message).
+func TestStep3JSONLines(t *testing.T) {
+	for _, batch := range []int{1, 8} {
+		srv := startServer(t, serverOptions{jsonLines: true, batch: batch})
+		cfg := testConfig(srv.url)
+		if batch > 1 {
+			cfg.rate = 1000 // several messages per batchWait, so frames fill up
+		}
+		s, err := runLoad(t, cfg)
+		if err != nil {
+			t.Fatalf("batch %d: %v", batch, err)
+		}
+		checkComplete(t, s, cfg)
+		if s.Other != int64(cfg.clients) {
+			t.Errorf("batch %d: other messages = %d, want %d (one per client)", batch, s.Other, cfg.clients)
+		}
+		if batch > 1 && srv.multiLine.Load() == 0 {
+			t.Error("the server sent no frame with several lines: the test tested nothing")
+		}
+	}
+}
+
 // A server may put several messages in one frame, one per line; each counts.
 func TestBatchedFrames(t *testing.T) {
 	srv := startServer(t, serverOptions{batch: 8})

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -17,11 +18,13 @@ import (
 
 // testServer is a tiny chat server for the tests: every message a client
 // sends goes to every client, the sender included, like the workshop's
-// servers. Options make it misbehave in controlled ways; it counts what it
-// did so that the tests can check the load generator's arithmetic.
+// servers: as plain text (step 2), as JSON lines (step 3) or in rooms (step
+// 4). Options make it misbehave in controlled ways; it counts what it did so
+// that the tests can check the load generator's arithmetic.
 type testServer struct {
 	opts serverOptions
 	url  string // ws://127.0.0.1:port/ws
+	port string // what step 3 and 4 messages say as "via"
 
 	done chan struct{} // closed when the test ends
 
@@ -36,6 +39,12 @@ type testServer struct {
 
 type serverOptions struct {
 	rooms bool // step 4's JSON protocol instead of plain text
+
+	// jsonLines: step 3's lines instead of plain text. A client gets
+	// {"redis":"up"} first, then a notice and somebody else's message, none
+	// of which is a delivery to count; a message arrives as
+	// {"text":"...","via":"<port>"}.
+	jsonLines bool
 
 	// batch > 1 makes the writer put up to batch messages in a frame: it
 	// waits up to batchWait for the frame to fill, as a busy server would.
@@ -72,7 +81,9 @@ type testConn struct {
 func startServer(t *testing.T, opts serverOptions) *testServer {
 	t.Helper()
 	s := &testServer{opts: opts, done: make(chan struct{})}
-	hs := httptest.NewServer(http.HandlerFunc(s.serveWS))
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(s.serveWS))
+	_, s.port, _ = net.SplitHostPort(hs.Listener.Addr().String())
+	hs.Start()
 	// Close the WebSockets before hs.Close, which waits for the handlers.
 	t.Cleanup(func() {
 		hs.Close()
@@ -116,6 +127,12 @@ func (s *testServer) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.index = s.nextIndex
 	s.nextIndex++
 	s.conns = append(s.conns, c)
+	if s.opts.jsonLines {
+		// Before any message: under s.mu, no broadcast comes first.
+		c.out <- []byte(`{"redis":"up"}`)
+		c.out <- []byte(`{"notice":"Your last message could not be confirmed: Redis did not answer. It may still arrive."}`)
+		c.out <- step3Line(`<b>hello</b>`, "redis")
+	}
 	s.mu.Unlock()
 
 	if s.opts.deaf {
@@ -134,6 +151,10 @@ func (s *testServer) readLoop(c *testConn) {
 				<-s.done // hold the connection until the test ends
 			}
 			return
+		}
+		if s.opts.jsonLines {
+			s.broadcast("", step3Line(string(msg), s.port), msg)
+			continue
 		}
 		if !s.opts.rooms {
 			s.broadcast("", msg, msg)
@@ -156,11 +177,20 @@ func (s *testServer) readLoop(c *testConn) {
 			// load generator must not depend on the order.
 			line, _ := json.Marshal(map[string]any{
 				"type": "message", "room": req.Room, "user": c.name, "text": req.Text,
-				"ts": time.Now().UnixMilli(), "id": strconv.Itoa(c.index),
+				"ts": time.Now().UnixMilli(), "id": strconv.Itoa(c.index), "via": s.port,
 			})
 			s.broadcast(req.Room, line, []byte(req.Text))
 		}
 	}
+}
+
+// step3Line is a step 3 message line, made the way step 3 makes it.
+func step3Line(text, via string) []byte {
+	line, _ := json.Marshal(struct {
+		Text string `json:"text"`
+		Via  string `json:"via"`
+	}{text, via})
+	return line
 }
 
 // remove forgets c and ends its writer. Under s.mu, so that no broadcast
