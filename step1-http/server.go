@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// newServer is an http.Server for addr that drops connections which take
-// over 5 s to send their request headers or idle 2 minutes between requests,
-// and, while listenHost is localhost, refuses requests for other host names,
-// such as a web page's own name pointed at 127.0.0.1 (DNS rebinding).
+// newServer is an http.Server for addr that drops connections that take 5 s
+// to send a request's headers or idle 2 minutes, and, while listenHost is
+// localhost, refuses other host names: a web page's own name pointed at
+// 127.0.0.1 (DNS rebinding) gets nothing.
 func newServer(addr string, h http.Handler) *http.Server {
 	localOnly := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := r.Host

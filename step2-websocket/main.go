@@ -151,7 +151,7 @@ func (c *client) readPump() {
 	defer func() { c.hub.remove(c, closeMsg) }()
 
 	c.conn.SetReadLimit(maxMessageSize)
-	limit := newLimiter() // a client that floods waits its turn (ratelimit.go)
+	limit := clientLimit // a client that floods waits its turn (server.go)
 	for {
 		limit.wait()
 		kind, msg, err := c.conn.ReadMessage()

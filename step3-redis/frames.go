@@ -1,14 +1,13 @@
 package main
 
-// This file is what a line on the wire looks like; a first read can skip
-// it. From step 3 on, the server sends small JSON objects, one per line, so
-// that the page can show which instance a message came through, and tell a
-// message from the server's own words, which a client cannot imitate:
-// whatever it types becomes the text of a message.
+// This file is what a line to a page looks like; a first read can skip it.
+// A small JSON object, so that the page can show which instance a message
+// came through, and tell it from the server's words, which no client can
+// imitate: whatever a client sends is the text of a message.
 //
-//	{"text":"hi","via":"3460"}   a message, and the instance it came through
-//	{"notice":"..."}             the server, to this client only
-//	{"redis":"up"} {"redis":"down"}   whether this instance can use Redis
+//	{"text":"hi","via":"3460"}        a message, and the instance it came through
+//	{"notice":"..."}                  the server's words, to one client
+//	{"redis":"up"}, {"redis":"down"}  whether this instance can use Redis
 
 import (
 	"encoding/json"
@@ -31,18 +30,12 @@ func (l line) encode() []byte {
 
 func notice(text string) []byte { return line{Notice: text}.encode() }
 
-// redisState is the line that tells the page whether Redis is usable.
 func redisState(up bool) []byte {
-	if up {
-		return line{Redis: "up"}.encode()
-	}
-	return line{Redis: "down"}.encode()
+	return line{Redis: map[bool]string{true: "up", false: "down"}[up]}.encode()
 }
 
-// fromRedis checks a payload from the chat channel, and returns the line
-// to pass on, or false. Our instances publish a message line; anyone else
-// who can reach Redis may publish anything (redis-cli PUBLISH chat hi):
-// other UTF-8 text is passed on as a message via "redis", and nothing else.
+// fromRedis checks a payload (anyone can PUBLISH), and returns the line to
+// pass on, or false: ours as they are, other UTF-8 text as a message via "redis".
 func fromRedis(payload string) ([]byte, bool) {
 	var l line
 	if !utf8.ValidString(payload) { // a browser would drop its connection

@@ -70,8 +70,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	// REDIS_URL names the Redis. Without it, the one on localhost:6379,
-	// or an embedded one that the first instance starts there (broker.go).
+	// REDIS_URL names the Redis; without it, localhost:6379, maybe embedded (broker.go).
 	rdb, broker, err := connectRedis(os.Getenv("REDIS_URL"), defaultRedisAddr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "step3-redis: %v\n", err)
@@ -151,12 +150,11 @@ func (h *hub) publish(msg []byte) error {
 	return h.rdb.Publish(ctx, chatChannel, line{Text: string(msg), Via: h.via}.encode()).Err()
 }
 
-// relay delivers what arrives on the subscription to this instance's
-// clients, until the subscription is closed. Subscribe did not wait for
-// Redis: Redis's answer, a *redis.Subscription, comes first.
+// relay delivers what arrives on the subscription to this instance's clients.
+// Subscribe did not wait for Redis: its answer, a *redis.Subscription, comes first.
 func (h *hub) relay() {
 	for {
-		msg, err := h.receive() // waits out Redis outages (subscription.go)
+		msg, err := h.receive() // waits out Redis outages (redis.go)
 		if err != nil {
 			return // the subscription is closed: shutting down
 		}
@@ -230,7 +228,7 @@ func (c *client) readPump() {
 	defer func() { c.hub.remove(c, closeMsg) }()
 
 	c.conn.SetReadLimit(maxMessageSize)
-	limit := newLimiter() // a client that floods waits its turn (ratelimit.go)
+	limit := clientLimit // a client that floods waits its turn (server.go)
 	for {
 		limit.wait()
 		kind, msg, err := c.conn.ReadMessage()

@@ -438,12 +438,12 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	if err != nil || brokerA == nil || !brokerA.hosting() {
 		t.Fatalf("first instance: err = %v, broker = %+v; want it to host the broker", err, brokerA)
 	}
-	t.Cleanup(func() { brokerA.close(true) })
+	t.Cleanup(brokerA.close)
 	rdbB, brokerB, err := connectRedis("", addr)
 	if err != nil || brokerB == nil || brokerB.hosting() {
 		t.Fatalf("second instance: err = %v; want it to use the first one's broker", err)
 	}
-	t.Cleanup(func() { brokerB.close(true) })
+	t.Cleanup(brokerB.close)
 
 	a, b := startInstance(t, rdbA), startInstance(t, rdbB)
 	onA, onB := dial(t, a.url), dial(t, b.url)
@@ -455,7 +455,7 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	readLines(t, onA, 1)
 
 	// The hosting instance's broker goes away: B takes over and chats on.
-	brokerA.close(true)
+	brokerA.close()
 	waitFor(t, "B to host the broker", brokerB.hosting)
 	// Both instances subscribe again, on the new broker. (Until then B's
 	// hub may not have noticed the old one go: it is no sign to wait for.)

@@ -13,32 +13,20 @@ import (
 	"fmt"
 	"log"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-const (
-	// defaultRedisAddr is where we look for Redis when REDIS_URL is unset:
-	// Redis's own default, which is also where the embedded one starts.
-	defaultRedisAddr = "localhost:6379"
-
-	// confirmWait is how long receive waits for Redis to confirm a SUBSCRIBE
-	// before it asks again: rarely, after an outage, go-redis's own
-	// SUBSCRIBE never reaches Redis.
-	confirmWait = 3 * time.Second
-)
+// defaultRedisAddr is Redis's own default address: where we look for it
+// when REDIS_URL is unset, and where the embedded one starts.
+const defaultRedisAddr = "localhost:6379"
 
 var errNotSubscribed = errors.New("not subscribed: Redis has not confirmed our subscription")
 
 // connectRedis returns a client for redisURL or, if it is empty, for the
-// Redis at fallbackAddr, which may be the embedded one (broker.go). The
-// broker (nil with a real Redis) must be closed after the client.
-//
-// Every command ends when its context says (ContextTimeoutEnabled), and
-// none is sent again after a failure (MaxRetries): a PUBLISH whose answer
-// was lost may have been carried out, and sent again it would be twice.
+// Redis at fallbackAddr, maybe the embedded one (broker.go). Commands end when
+// their context says, and none is sent twice: a lost answer is no proof.
 func connectRedis(redisURL, fallbackAddr string) (*redis.Client, *broker, error) {
 	opts, err := redis.ParseURL(cmp.Or(redisURL, "redis://"+fallbackAddr))
 	if err != nil {
@@ -56,14 +44,14 @@ func connectRedis(redisURL, fallbackAddr string) (*redis.Client, *broker, error)
 // receive returns the next message or subscription confirmation from h.ps,
 // or an error once h.ps is closed.
 func (h *hub) receive() (any, error) {
-	delay, reported := 100*time.Millisecond, false
+	reported := false
 	for {
-		// Until Redis has confirmed the subscription, wait at most
-		// confirmWait. Once subscribed, wait without a deadline: one that
-		// struck in the middle of a message would garble it.
+		// Unconfirmed, ask again every 3 s: rarely, after an outage, go-redis's
+		// own SUBSCRIBE never reaches Redis. Subscribed, wait without a
+		// deadline: one that struck in the middle of a message would garble it.
 		wait := time.Duration(0)
 		if !h.isSubscribed() {
-			wait = confirmWait
+			wait = 3 * time.Second
 		}
 		msg, err := h.ps.ReceiveTimeout(context.Background(), wait)
 		var netErr net.Error
@@ -77,19 +65,17 @@ func (h *hub) receive() (any, error) {
 			h.ps.Subscribe(context.Background(), chatChannel)
 		default:
 			h.setSubscribed(false)
-			time.Sleep(delay)
-			delay = min(2*delay, 2*time.Second)
+			time.Sleep(500 * time.Millisecond)
 		}
 		if !reported { // once per outage
-			log.Printf("no subscription at Redis %s: %s; retrying until it is back", h.rdb.Options().Addr, cause(err))
+			log.Printf("no subscription at Redis %s: %v; retrying until it is back", h.rdb.Options().Addr, err)
 			reported = true
 		}
 	}
 }
 
 // setSubscribed records whether Redis has confirmed our subscription, and
-// reports whether it had.
-// Every page hears of a change.
+// reports whether it had. Every page hears of a change.
 func (h *hub) setSubscribed(on bool) (was bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -111,10 +97,9 @@ func (h *hub) isSubscribed() bool {
 	return h.subscribed
 }
 
-// notSent is what the sender of a message that failed hears: "not sent",
-// or, if the PUBLISH went out and no answer came, that it may still
-// arrive. Redis is then hung or cut off, so the hub refuses messages until
-// receive has had our subscription confirmed again.
+// notSent is what the sender of a failed message hears: "not sent", or, if
+// the PUBLISH went out and no answer came, that it may still arrive; Redis
+// is then hung or cut off, and we ask it to confirm our subscription again.
 func (h *hub) notSent(err error) []byte {
 	var opErr *net.OpError
 	var redisErr redis.Error
@@ -122,8 +107,7 @@ func (h *hub) notSent(err error) []byte {
 		return notice("Your last message was not sent: Redis is unavailable. Try again in a moment.")
 	}
 	if h.setSubscribed(false) {
-		log.Printf("PUBLISH to Redis %s: %s; refusing messages until it confirms our subscription", h.rdb.Options().Addr, cause(err))
-		// Ask again: Redis's answer, when it comes, confirms the subscription.
+		log.Printf("PUBLISH to Redis %s: %v; refusing messages until it confirms our subscription", h.rdb.Options().Addr, err)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		h.ps.Subscribe(ctx, chatChannel)
@@ -131,20 +115,8 @@ func (h *hub) notSent(err error) []byte {
 	return notice("Your last message could not be confirmed: Redis did not answer. It may still arrive.")
 }
 
-// cause is err, with a hint where Redis's own words are not enough.
-func cause(err error) string {
-	switch msg := err.Error(); {
-	case strings.HasPrefix(msg, "NOAUTH") || strings.Contains(msg, "WRONGPASS"):
-		return msg + " (REDIS_URL=redis://:PASSWORD@HOST:PORT)"
-	case strings.Contains(msg, "can't parse") || strings.Contains(msg, "got unexpected"):
-		return msg + " (is that server a Redis?)"
-	default:
-		return msg
-	}
-}
-
 // go-redis logs every failed dial, several times a second while Redis is
-// down; receive says it once, in our own words.
+// down; receive says it once.
 func init() { redis.SetLogger(quietLogger{}) }
 
 type quietLogger struct{}

@@ -153,8 +153,8 @@ func TestTheCauseIsLoggedOnce(t *testing.T) {
 
 	for _, tc := range []struct{ what, addr, want string }{
 		{"nothing there", closed, "connection refused"},
-		{"a password needed", needsPassword.Addr(), "NOAUTH Authentication required. (REDIS_URL=redis://:PASSWORD@HOST:PORT)"},
-		{"not a Redis", strings.TrimPrefix(web.URL, "http://"), "(is that server a Redis?)"},
+		{"a password needed", needsPassword.Addr(), "NOAUTH Authentication required."},
+		{"not a Redis", strings.TrimPrefix(web.URL, "http://"), "can't parse"},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			logs := captureLog(t)

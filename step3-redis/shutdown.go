@@ -1,9 +1,8 @@
 package main
 
 // This file stops an instance cleanly on Ctrl-C; a first read can skip it.
-// Without it, the process would just die, and its clients would see their
-// connections drop (1006). With it, every client hears why (1001, going
-// away), and an embedded Redis that others use stays up to the very end.
+// Without it, clients would see their connections drop (1006); with it,
+// each hears why (1001), and an embedded Redis stays up to the very end.
 
 import (
 	"context"
@@ -21,11 +20,9 @@ import (
 // shutdownTimeout bounds the goodbyes: after it, the process exits anyway.
 const shutdownTimeout = 5 * time.Second
 
-// shuttingDown is the close frame every client gets when the server stops.
 var shuttingDown = websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
 
-// serveUntilSignal serves srv until Ctrl-C (SIGINT) or SIGTERM, then shuts
-// down: srv first, then the hub and Redis.
+// serveUntilSignal serves srv until Ctrl-C (SIGINT) or SIGTERM, then stops.
 func (h *hub) serveUntilSignal(srv *http.Server, b *broker) {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
@@ -36,19 +33,13 @@ func (h *hub) serveUntilSignal(srv *http.Server, b *broker) {
 	}()
 	<-ctx.Done()
 	log.Print("shutting down")
-	// Close, not Shutdown: the WebSockets left the HTTP server when they were
-	// upgraded, and Shutdown would wait up to 5 seconds for a connection that
-	// a browser opened ahead of need and never used.
-	srv.Close()
+	srv.Close() // not Shutdown, which waits 5 s for connections a browser opened unused
 	h.shutdown(b)
 }
 
-// shutdown says goodbye (1001) to every client and waits, at most
-// shutdownTimeout, until their writers have said it. Then it closes the
-// subscription and the client, and the broker last: the other instances
-// may use it until this moment.
+// shutdown says goodbye to every client, waits (shutdownTimeout at most) until
+// their writers have, then closes Redis, and the broker last: others use it.
 func (h *hub) shutdown(b *broker) {
-	b.close(false) // so that this instance does not host a broker on its way out
 	h.mu.Lock()
 	var leaving []*client
 	for c := range h.clients {
@@ -66,5 +57,5 @@ func (h *hub) shutdown(b *broker) {
 	}
 	h.ps.Close()
 	h.rdb.Close()
-	b.close(true)
+	b.close()
 }

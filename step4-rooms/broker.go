@@ -1,10 +1,8 @@
 package main
 
-// This file is a convenience for development, not part of the lesson: it
-// lets the workshop run on a laptop with no Redis, and does nothing when
-// REDIS_URL is set. The first instance that finds nothing at localhost:6379
-// starts an embedded Redis (miniredis) there, for the others too; if it
-// stops, the next instance that cannot reach it starts a new one there.
+// This file is a convenience, not the lesson: with REDIS_URL unset, the first
+// instance that finds no Redis at localhost:6379 starts an embedded one
+// (miniredis) there for all; when it stops, the next one takes over.
 
 import (
 	"context"
@@ -18,8 +16,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// embeddedMarker is a key the embedded Redis holds, so that an instance can
-// tell it from a real Redis: only an embedded one is ever taken over.
+// embeddedMarker is a key the embedded Redis holds: only a Redis that has
+// it is ever taken over, never somebody's real one.
 const embeddedMarker = "pubsub-chat:embedded-broker"
 
 // broker is the embedded Redis that this process may host.
@@ -27,24 +25,22 @@ type broker struct {
 	addr   string
 	mu     sync.Mutex
 	server *miniredis.Miniredis // while this process hosts it
-	closed bool                 // shutting down: host no more
+	closed bool                 // for good
 }
 
-// connectFallback returns a client for the Redis at opts.Addr. A real one
-// is used as it is (the broker is then nil); an embedded one, this instance
-// starts if nothing is there yet, and takes over when its host stops.
+// connectFallback returns a client for the Redis at opts.Addr, embedded if need be.
 func connectFallback(opts *redis.Options) (*redis.Client, *broker) {
 	b := &broker{addr: opts.Addr}
-	probe := redis.NewClient(&redis.Options{Addr: opts.Addr, MaxRetries: -1, DialerRetries: 1,
-		DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond})
-	embedded, err := probe.Exists(context.Background(), embeddedMarker).Result()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	probe := redis.NewClient(opts)
+	embedded, err := probe.Exists(ctx, embeddedMarker).Result()
 	probe.Close()
+	cancel()
 	switch {
 	case err == nil && embedded == 1:
 		log.Printf("using the embedded Redis that another instance hosts at %s", opts.Addr)
 	case err == nil || !strings.Contains(err.Error(), "connection refused"):
-		// A real Redis, or a server that we cannot use as it is (a Redis
-		// that wants a password, say): the subscription will say why.
+		// A real Redis, or one we cannot use as it is: the subscription says why.
 		log.Printf("using Redis at %s", opts.Addr)
 		return redis.NewClient(opts), nil
 	case b.host():
@@ -52,8 +48,7 @@ func connectFallback(opts *redis.Options) (*redis.Client, *broker) {
 	default:
 		log.Printf("using the embedded Redis that another instance has just started at %s", opts.Addr)
 	}
-	// When the embedded Redis cannot be reached, its host has stopped: host
-	// it here. go-redis then reconnects, as after any outage.
+	// A dial that finds nobody means the host has stopped: host it here.
 	dialer := &net.Dialer{Timeout: opts.DialTimeout}
 	opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := dialer.DialContext(ctx, network, addr)
@@ -66,8 +61,7 @@ func connectFallback(opts *redis.Options) (*redis.Client, *broker) {
 	return redis.NewClient(opts), b
 }
 
-// host starts the embedded Redis on b.addr, unless the address is taken
-// (by another instance that got there first, say) or b is closed.
+// host starts the embedded Redis, unless b is closed or the address taken.
 func (b *broker) host() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -83,17 +77,15 @@ func (b *broker) host() bool {
 	return true
 }
 
-// close stops the embedded Redis if this process hosts it, or else, if
-// stop is false, only keeps this process from hosting one from now on. It
-// is safe on a nil broker.
-func (b *broker) close(stop bool) {
+// close stops the embedded Redis, if this process hosts it. A nil b is fine.
+func (b *broker) close() {
 	if b == nil {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
-	if stop && b.server != nil {
+	if b.server != nil {
 		b.server.Close()
 		b.server = nil
 		log.Printf("stopped the embedded Redis at %s", b.addr)

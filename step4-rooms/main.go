@@ -32,9 +32,8 @@ const defaultPort = 3459
 const listenHost = "localhost"
 
 const (
-	// maxMessageSize is the largest frame a client may send: 1009 beyond.
-	// It leaves room for the longest text with every character escaped
-	// (\uXXXX\uXXXX, 12 bytes, for an emoji) and its envelope.
+	// maxMessageSize is the largest frame a client may send (1009 beyond): room
+	// for the longest text with each emoji escaped, \uXXXX\uXXXX, 12 bytes.
 	maxMessageSize = 8192
 
 	// sendQueueSize is how many messages may wait for one client's writer;
@@ -57,8 +56,7 @@ const (
 	// roomPrefix makes a room's Redis channel: room "lobby" is "room:lobby".
 	roomPrefix = "room:"
 
-	// broadcastChannel carries announcements to every client everywhere:
-	//	redis-cli PUBLISH broadcast "break in 5 minutes"
+	// broadcastChannel carries announcements to every client everywhere.
 	broadcastChannel = "broadcast"
 
 	// publishTimeout bounds one PUBLISH, so that a client whose message
@@ -77,14 +75,16 @@ var upgrader = websocket.Upgrader{
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "announce" { // to every tab on every instance (redis.go)
+		os.Exit(announce(os.Args[2]))
+	}
 	port, err := parsePort(os.Args[1:])
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "usage: step4-rooms [port]: %v\n", err)
+		fmt.Fprintf(os.Stderr, "usage: step4-rooms [port] | announce TEXT: %v\n", err)
 		os.Exit(2)
 	}
 
-	// REDIS_URL names the Redis. Without it, the one on localhost:6379,
-	// or an embedded one that the first instance starts there (broker.go).
+	// REDIS_URL names the Redis; without it, localhost:6379, maybe embedded (broker.go).
 	rdb, broker, err := connectRedis(os.Getenv("REDIS_URL"), defaultRedisAddr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "step4-rooms: %v\n", err)
@@ -116,13 +116,11 @@ func newMux(h *hub) *http.ServeMux {
 // hub is the set of connected clients and their rooms, and the link to
 // Redis. A mutex guards it, because every connection's goroutines use it.
 type hub struct {
-	rdb *redis.Client
-	ps  *redis.PubSub
-	via string // this instance, as its messages say: its port
-	// pingPeriod and pongWait are the heartbeat; tests shorten them.
-	pingPeriod, pongWait time.Duration
-	// subMu keeps SUBSCRIBE and UNSUBSCRIBE in the order decided (rooms.go).
-	subMu sync.Mutex
+	rdb                  *redis.Client
+	ps                   *redis.PubSub
+	via                  string        // this instance, as its messages say: its port
+	pingPeriod, pongWait time.Duration // the heartbeat; tests shorten it
+	subMu                sync.Mutex    // SUBSCRIBE and UNSUBSCRIBE in the order decided (rooms.go)
 
 	mu         sync.Mutex
 	clients    map[*client]bool
@@ -164,9 +162,8 @@ func (h *hub) removeLocked(c *client, closeMsg []byte) {
 	}
 }
 
-// join puts c in the room. The room's first member on this instance makes
-// it subscribe to the room's channel, and c hears "joined" once Redis has
-// confirmed: from then on, what c publishes there comes back to c.
+// join puts c in the room. The first member here subscribes to the room's
+// channel; c hears "joined" once Redis confirms: then c's messages come back.
 func (h *hub) join(c *client, name string) {
 	h.subMu.Lock()
 	defer h.subMu.Unlock()
@@ -193,8 +190,7 @@ func (h *hub) join(c *client, name string) {
 	}
 }
 
-// leave takes c out of the room. The last member out makes this instance
-// unsubscribe from the room's channel.
+// leave takes c out of the room; the last member out here unsubscribes.
 func (h *hub) leave(c *client, name string) {
 	h.subMu.Lock()
 	defer h.subMu.Unlock()
@@ -216,9 +212,8 @@ func (h *hub) leave(c *client, name string) {
 
 // publish sends a client's message to the room on every instance.
 func (h *hub) publish(c *client, req request) error {
-	// Until Redis confirms the room's subscription again after an outage, a
-	// message we publish would not come back to our own clients: better to
-	// refuse it than to lose it.
+	// Until Redis confirms our subscription, a message we publish would not
+	// come back to our own clients: better to refuse it than to lose it.
 	if !h.roomConfirmed(req.Room) {
 		return errNotSubscribed
 	}
@@ -229,12 +224,11 @@ func (h *hub) publish(c *client, req request) error {
 	return h.rdb.Publish(ctx, roomPrefix+req.Room, msg.encode()).Err()
 }
 
-// relay delivers what arrives on the subscription to this instance's
-// clients, until the subscription is closed: each message to the members
-// of its room, or to everybody if it is an announcement.
+// relay delivers what arrives on the subscription to this instance's clients:
+// a message to the members of its room, an announcement to everybody.
 func (h *hub) relay() {
 	for {
-		msg, err := h.receive() // waits out Redis outages (subscription.go)
+		msg, err := h.receive() // waits out Redis outages (redis.go)
 		if err != nil {
 			return // the subscription is closed: shutting down
 		}
@@ -305,19 +299,15 @@ type client struct {
 	closeMsg []byte        // the close frame to send once send is closed, or nil
 	stopped  chan struct{} // closed once writePump has hung up (shutdown.go waits)
 	name     string
-	// rooms maps each room the client is in to whether it has been told
-	// "joined" yet. The hub's mu guards it.
-	rooms map[string]bool
+	rooms    map[string]bool // the rooms it is in, and whether it heard "joined" (h.mu)
 }
 
-// serveWS checks the name, upgrades the request and starts the
-// connection's two goroutines. It returns at once: the request need not
-// live as long as the connection.
+// serveWS checks the name, upgrades the request and starts the connection's
+// two goroutines. It returns at once: the request need not live as long.
 func serveWS(h *hub, w http.ResponseWriter, r *http.Request) {
 	name, err := nameFrom(r) // ?name=alice, or a guest name (protocol.go)
 	if err != nil {
-		// Refused before the upgrade, as plain HTTP: the browser's
-		// WebSocket API hides the reason, but curl and the logs show it.
+		// Refused as plain HTTP: a browser's WebSocket hides why, curl shows it.
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -332,11 +322,9 @@ func serveWS(h *hub, w http.ResponseWriter, r *http.Request) {
 	go c.readPump()
 }
 
-// readPump carries out each request, until the connection ends or goes
-// silent.
+// readPump carries out each request, until the connection ends.
 func (c *client) readPump() {
-	// However the loop ends, the client leaves the hub and its rooms, and
-	// its writer hangs up.
+	// However the loop ends, the client leaves the hub and its rooms.
 	var closeMsg []byte
 	defer func() {
 		c.hub.remove(c, closeMsg)
@@ -350,7 +338,7 @@ func (c *client) readPump() {
 	c.conn.SetPongHandler(func(string) error {
 		return c.conn.SetReadDeadline(time.Now().Add(c.hub.pongWait))
 	})
-	limit := newLimiter() // a client that floods waits its turn (ratelimit.go)
+	limit := clientLimit // a client that floods waits its turn (server.go)
 	for {
 		limit.wait()
 		kind, data, err := c.conn.ReadMessage()

@@ -612,12 +612,12 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	if err != nil || brokerA == nil || !brokerA.hosting() {
 		t.Fatalf("first instance: err = %v; want it to host the broker", err)
 	}
-	t.Cleanup(func() { brokerA.close(true) })
+	t.Cleanup(brokerA.close)
 	rdbB, brokerB, err := connectRedis("", addr)
 	if err != nil || brokerB == nil || brokerB.hosting() {
 		t.Fatalf("second instance: err = %v; want it to use the first one's broker", err)
 	}
-	t.Cleanup(func() { brokerB.close(true) })
+	t.Cleanup(brokerB.close)
 
 	a, b := startInstance(t, rdbA), startInstance(t, rdbB)
 	alice, bob := connect(t, a, "alice"), connect(t, b, "bob")
@@ -626,7 +626,7 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	alice.say("lobby", "from A")
 	bob.expectMessage("lobby", "from A")
 
-	brokerA.close(true)
+	brokerA.close()
 	waitFor(t, "B to host the broker", brokerB.hosting)
 	// Both instances subscribe again, on the new broker. (Until then B's
 	// hub may not have noticed the old one go: it is no sign to wait for.)

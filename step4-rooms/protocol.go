@@ -1,19 +1,17 @@
 package main
 
-// This file is the wire protocol: JSON text frames, one object per line,
-// and the checks on what comes in. A first read can skip the checks.
+// This file is the wire protocol, one JSON object per line, and the checks
+// on what comes in, which a first read can skip.
 //
 //	client: {"type":"join"|"leave","room":"R"}, {"type":"message","room":"R","text":"T"}
 //	server: {"type":"joined"|"left","room":"R"}, {"type":"announcement","text":"T"},
-//	        {"type":"message","room":"R","user":"U","text":"T","ts":<unix ms>,"id":"<unique>"},
+//	        {"type":"message","room":"R","user":"U","text":"T","ts":<unix ms>,"id":"<unique>","via":"<port>"},
 //	        {"type":"error","error":"<why>"}: the request was refused, the connection stays
 //
-// The user name comes from the connection, /ws?name=U, and the server
-// stamps it on every message, so that nobody can speak as someone else.
+// The user comes from the connection (/ws?name=U), never from a request.
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,12 +80,11 @@ func parseRequest(data []byte) (request, error) {
 	return req, nil
 }
 
-// nameFrom is the user name a connection asks for, /ws?name=U, or, with
-// none, a guest name.
+// nameFrom is the user name a connection asks for (/ws?name=U), or a guest's.
 func nameFrom(r *http.Request) (string, error) {
 	name := r.URL.Query().Get("name")
 	if name == "" {
-		return "guest-" + randomHex(2), nil
+		return "guest-" + rand.Text()[:4], nil
 	}
 	if !validName(name, maxNameLength) {
 		return "", fmt.Errorf("invalid name: use 1 to %d letters, digits, _ or -", maxNameLength)
@@ -103,11 +100,10 @@ func validName(s string, max int) bool {
 	return len(s) > 0 && len(s) <= max && strings.IndexFunc(s, func(r rune) bool { return !valid(r) }) < 0
 }
 
-// fromRedis checks what arrived on channel, and returns the event to pass
-// on, or false. Anything on "broadcast" that is UTF-8 text is an
-// announcement; on a room's channel, only a message that our instances
-// could have published (a browser would drop its connection on invalid
-// UTF-8, and the page expects the fields it shows).
+// fromRedis checks what arrived on channel (anyone can PUBLISH), and
+// returns the event to pass on, or false: UTF-8 text on "broadcast" is an
+// announcement; on a room's channel, only a message our instances could
+// have published passes (a browser drops its connection on invalid UTF-8).
 func fromRedis(channel, payload string) (event, bool) {
 	if !utf8.ValidString(payload) {
 		return event{}, false
@@ -127,15 +123,8 @@ func fromRedis(channel, payload string) (event, bool) {
 // Message IDs are unique across instances: a random prefix per process,
 // and a counter.
 var (
-	idPrefix = randomHex(4)
+	idPrefix = rand.Text()[:8]
 	lastID   atomic.Uint64
 )
 
 func newID() string { return idPrefix + "-" + strconv.FormatUint(lastID.Add(1), 10) }
-
-// randomHex returns n random bytes as hex.
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}

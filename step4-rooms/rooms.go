@@ -1,27 +1,24 @@
 package main
 
-// This file is the bookkeeping behind join and leave; a first read can skip
-// it. main.go tells the story (the first member in subscribes, the last one
-// out unsubscribes); this file makes it hold when joins and leaves overlap.
-// Redis answers each SUBSCRIBE and UNSUBSCRIBE in the order it got them
-// (subMu keeps that the order the hub decided on). After join, leave, join,
-// only the third answer tells how things stand: pending counts, per
-// channel, the commands not yet answered.
+// This file is the bookkeeping that makes main.go's story (the first member
+// in subscribes, the last one out unsubscribes) hold when joins and leaves
+// overlap; a first read can skip it. Redis answers in the order the hub
+// decided (subMu), and only the answer to the latest command counts (pending).
 
 import (
 	"context"
 	"fmt"
 	"log"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// mayJoin reports whether c may join the room now. If not, c is in it
-// already (and hears "joined" again, if it has before), or in too many
-// rooms (and hears why). While Redis is unavailable, c may join, and
-// hears that "joined" will wait. The caller holds h.mu.
+// mayJoin reports whether c may join the room, and tells c why not (or that
+// "joined" will wait for Redis). The caller holds h.mu.
 func (h *hub) mayJoin(c *client, name string) bool {
 	if acked, in := c.rooms[name]; in {
 		if acked {
@@ -41,25 +38,15 @@ func (h *hub) mayJoin(c *client, name string) bool {
 
 // leaveAll takes a departing client out of all its rooms.
 func (h *hub) leaveAll(c *client) {
-	h.subMu.Lock()
-	defer h.subMu.Unlock()
-
 	h.mu.Lock()
-	var emptied []string
-	for name := range c.rooms {
-		if h.leaveLocked(c, name) {
-			emptied = append(emptied, roomPrefix+name)
-		}
-	}
+	rooms := slices.Collect(maps.Keys(c.rooms))
 	h.mu.Unlock()
-
-	for _, channel := range emptied {
-		h.changeSubscription(h.ps.Unsubscribe, channel)
+	for _, name := range rooms {
+		h.leave(c, name)
 	}
 }
 
-// leaveLocked takes c out of the room, and reports whether c was the last
-// member on this instance. The caller holds h.mu.
+// leaveLocked takes c out of the room and reports if it was the last one (h.mu held).
 func (h *hub) leaveLocked(c *client, name string) (last bool) {
 	delete(c.rooms, name)
 	r := h.rooms[name]
@@ -71,10 +58,8 @@ func (h *hub) leaveLocked(c *client, name string) (last bool) {
 	return true
 }
 
-// changeSubscription sends a SUBSCRIBE or UNSUBSCRIBE for channel, pending
-// until Redis answers. (If it cannot be sent, the subscription is down:
-// go-redis sends what is still wanted when it reconnects, and
-// lostSubscription forgets what was pending.) The caller holds subMu.
+// changeSubscription sends a SUBSCRIBE or UNSUBSCRIBE, pending until answered
+// or lost with the subscription (go-redis resends it then). subMu is held.
 func (h *hub) changeSubscription(command func(context.Context, ...string) error, channel string) {
 	h.mu.Lock()
 	h.pending[channel]++
@@ -84,8 +69,7 @@ func (h *hub) changeSubscription(command func(context.Context, ...string) error,
 	command(ctx, channel)
 }
 
-// answered handles Redis's answer to a SUBSCRIBE or UNSUBSCRIBE: once a
-// room's subscription is confirmed, its members hear "joined".
+// answered handles Redis's answers: once a room is confirmed, its members hear "joined".
 func (h *hub) answered(s *redis.Subscription) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -118,8 +102,7 @@ func (h *hub) answered(s *redis.Subscription) {
 	}
 }
 
-// lostSubscription records that the subscription broke, and reports
-// whether it was confirmed until now. Every room must be confirmed anew.
+// lostSubscription marks every room unconfirmed, and reports whether the subscription was.
 func (h *hub) lostSubscription() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
