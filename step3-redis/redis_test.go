@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -191,8 +190,9 @@ func TestAPasswordProtectedRedisIsNotClaimedAsEmbedded(t *testing.T) {
 // captureLog sends the log to a buffer until the test ends.
 func captureLog(t *testing.T) *syncBuffer {
 	var b syncBuffer
+	prev := log.Writer()
 	log.SetOutput(&b)
-	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	t.Cleanup(func() { log.SetOutput(prev) })
 	return &b
 }
 

@@ -12,9 +12,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
-	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -109,8 +109,8 @@ type quietLogger struct{}
 func (quietLogger) Printf(context.Context, string, ...any) {}
 
 // announce is `go run ./step4-rooms announce TEXT`, for laptops without redis-cli.
-func announce(text string) int {
-	rdb, _, err := connectRedis(cmp.Or(os.Getenv("REDIS_URL"), "redis://"+defaultRedisAddr), "")
+func announce(redisURL, text string, out, errOut io.Writer) int {
+	rdb, _, err := connectRedis(cmp.Or(redisURL, "redis://"+defaultRedisAddr), "")
 	var n int64
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
@@ -118,9 +118,9 @@ func announce(text string) int {
 		n, err = rdb.Publish(ctx, broadcastChannel, text).Result()
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "step4-rooms announce: %v (is an instance running, or REDIS_URL set?)\n", err)
+		fmt.Fprintf(errOut, "step4-rooms announce: %v (is an instance running, or REDIS_URL set?)\n", err)
 		return 1
 	}
-	fmt.Printf("announced to %d instance(s): %s\n", n, text)
+	fmt.Fprintf(out, "announced to %d instance(s): %s\n", n, text)
 	return 0
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -197,8 +196,9 @@ func TestAPasswordProtectedRedisIsNotClaimedAsEmbedded(t *testing.T) {
 // captureLog sends the log to a buffer until the test ends.
 func captureLog(t *testing.T) *syncBuffer {
 	var b syncBuffer
+	prev := log.Writer()
 	log.SetOutput(&b)
-	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	t.Cleanup(func() { log.SetOutput(prev) })
 	return &b
 }
 
@@ -237,9 +237,9 @@ func TestAnnounceReachesEveryTab(t *testing.T) {
 	a, b := startInstanceOn(t, r), startInstanceOn(t, r)
 	alice, bob := connect(t, a, "alice"), connect(t, b, "bob")
 	waitFor(t, "both clients", func() bool { return a.hub.count() == 1 && b.hub.count() == 1 })
-	t.Setenv("REDIS_URL", r.url)
-	if code := announce("break in 5 minutes"); code != 0 {
-		t.Fatalf("announce exited with %d", code)
+	var out, errOut bytes.Buffer
+	if code := announce(r.url, "break in 5 minutes", &out, &errOut); code != 0 || out.String() != "announced to 2 instance(s): break in 5 minutes\n" {
+		t.Fatalf("announce exited with %d, saying %q %q", code, out.String(), errOut.String())
 	}
 	for _, c := range []*testClient{alice, bob} {
 		if ev := c.expect("announcement", ""); ev.Text != "break in 5 minutes" {
@@ -250,8 +250,8 @@ func TestAnnounceReachesEveryTab(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	closed := l.Addr().String()
 	l.Close()
-	t.Setenv("REDIS_URL", "redis://"+closed)
-	if code := announce("anyone?"); code != 1 {
-		t.Errorf("announce with no Redis exited with %d, want 1", code)
+	out.Reset()
+	if code := announce("redis://"+closed, "anyone?", &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "connection refused") {
+		t.Errorf("announce with no Redis exited with %d, saying %q; want 1 and why", code, errOut.String())
 	}
 }

@@ -1,0 +1,160 @@
+//go:build exercise
+
+package main
+
+// The chapter's exercises, checked. From the step's folder:
+//
+//	go test -race -tags exercise ./...                            all of them
+//	go test -race -tags exercise -run TestExercisePingPong ./...  one
+//
+// Each fails with one line that says what is still missing.
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// In the room: {"type":"ping"} is answered with {"type":"pong"}, as a page
+// might do to show its round trip. Writing the pong straight from
+// readPump breaks gorilla's rule of one writer per connection: this test
+// pings while messages flow to the same client, and -race catches it.
+func TestExercisePingPong(t *testing.T) {
+	inst := startInstanceOn(t, newTestRedis(t))
+	pinger, talker := connect(t, inst, "pinger"), connect(t, inst, "talker")
+	pinger.join("lobby")
+	talker.join("lobby")
+	const n = 100
+	go func() { // keeps pinger's writer busy with the room's messages
+		for i := 0; i < 2*n; i++ {
+			talker.conn.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"type":"message","room":"lobby","text":"busy %d"}`, i)))
+		}
+	}()
+	for i := 0; i < n; i++ {
+		pinger.send(`{"type":"ping"}`)
+	}
+	for pongs := 0; pongs < n; {
+		ev, ok := nextWithin(pinger, 5*time.Second)
+		switch {
+		case !ok:
+			t.Fatalf("%d pongs for %d pings: answer {\"type\":\"ping\"} with {\"type\":\"pong\"}", pongs, n)
+		case ev["type"] == "error":
+			t.Fatalf("a ping was refused (%s): answer {\"type\":\"ping\"} with {\"type\":\"pong\"}", ev["error"])
+		case ev["type"] == "pong":
+			pongs++
+		}
+	}
+}
+
+// Take-home: a member who joins a room hears its last 20 messages, oldest
+// first, after "joined". They are kept in Redis, per room, so that every
+// instance has them: also one that has just (re)started.
+func TestExerciseHistory(t *testing.T) {
+	r := newTestRedis(t)
+	a := startInstanceOn(t, r)
+	alice := connect(t, a, "alice")
+	alice.join("lobby")
+	for i := 1; i <= 25; i++ {
+		alice.say("lobby", fmt.Sprint("m", i))
+		alice.expectMessage("lobby", fmt.Sprint("m", i))
+	}
+	b := startInstanceOn(t, r) // a new instance: it remembers nothing itself
+	bob := connect(t, b, "bob")
+	bob.join("lobby")
+	for i := 6; i <= 25; i++ {
+		ev, ok := nextWithin(bob, 2*time.Second)
+		if !ok || ev["type"] != "message" || ev["text"] != fmt.Sprint("m", i) {
+			t.Fatalf("after joining, bob heard %s where the history has m%d: send the room's last 20 messages, oldest first, after \"joined\"",
+				cmp.Or(ev["text"], any("nothing")), i)
+		}
+	}
+}
+
+// Take-home: {"type":"who","room":"R"} is answered with the members of R
+// on every instance, {"type":"who","room":"R","users":[...]} (sorted). One
+// who disconnects is gone at once; one whose instance dies without a word,
+// within 30 seconds. Pub/Sub cannot tell who is there: that is state, kept
+// in Redis, which must expire.
+func TestExercisePresence(t *testing.T) {
+	r := newTestRedis(t)
+	a, b := startInstanceOn(t, r), startInstanceOn(t, r)
+	alice, bob, carol := connect(t, a, "alice"), connect(t, b, "bob"), connect(t, b, "carol")
+	for _, c := range []*testClient{alice, bob, carol} {
+		c.join("lobby")
+	}
+	asker := connect(t, a, "asker")
+	who := func() []string {
+		asker.send(`{"type":"who","room":"lobby"}`)
+		for {
+			ev, ok := nextWithin(asker, 2*time.Second)
+			if !ok || ev["type"] == "error" {
+				t.Fatalf("who got %v: answer {\"type\":\"who\",\"room\":\"lobby\"} with the room's members on every instance", ev)
+			}
+			if ev["type"] == "who" {
+				var users []string
+				for _, u := range ev["users"].([]any) {
+					users = append(users, fmt.Sprint(u))
+				}
+				return users
+			}
+		}
+	}
+	waitWho := func(want []string, within time.Duration, what string) {
+		t.Helper()
+		var got []string
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if got = who(); slices.Equal(got, want) {
+				return
+			}
+		}
+		t.Fatalf("who says %q %s, want %q", got, what, want)
+	}
+	waitWho([]string{"alice", "bob", "carol"}, 2*time.Second, "with three members on two instances")
+	carol.conn.Close()
+	waitWho([]string{"alice", "bob"}, 2*time.Second, "once carol has disconnected")
+
+	if r.mini == nil {
+		t.Log("an instance that dies: checked on miniredis only, which can move its clock 30 s on")
+		return
+	}
+	// b dies: its Redis client goes first, so that nothing it does on the
+	// way out reaches Redis. After 30 s, only what is kept alive remains.
+	b.hub.rdb.Close()
+	b.shutdown()
+	r.mini.FastForward(31 * time.Second)
+	waitWho([]string{"alice"}, 15*time.Second, "30 s after bob's instance died")
+}
+
+// nextWithin returns the next event of c as a map (all its fields), or
+// false if none comes within d.
+func nextWithin(c *testClient, d time.Duration) (map[string]any, bool) {
+	c.t.Helper()
+	for len(c.events) > 0 { // what next() has read already
+		ev := c.events[0]
+		c.events = c.events[1:]
+		b, _ := json.Marshal(ev)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		return m, true
+	}
+	if c.pending == nil {
+		c.conn.SetReadDeadline(time.Now().Add(d))
+		_, frame, err := c.conn.ReadMessage()
+		if err != nil {
+			return nil, false
+		}
+		c.pending = strings.Split(string(frame), "\n")
+	}
+	var m map[string]any
+	json.Unmarshal([]byte(c.pending[0]), &m)
+	if c.pending = c.pending[1:]; len(c.pending) == 0 {
+		c.pending = nil
+	}
+	return m, true
+}
