@@ -133,8 +133,8 @@ func TestALostAnswerIsNotPublishedTwice(t *testing.T) {
 		for len(got[c]) == 0 || got[c][len(got[c])-1] != "after" {
 			got[c] = append(got[c], readSome(t, c)...)
 		}
-		if n := slices.Index(got[c], "once"); n < 0 || slices.Contains(got[c][n+1:], "once") {
-			t.Errorf("a client got %q: want \"once\" exactly once", got[c])
+		if n := slices.Index(got[c], "once"); n >= 0 && slices.Contains(got[c][n+1:], "once") {
+			t.Errorf("a client got %q: \"once\" twice", got[c])
 		}
 	}
 }

@@ -40,6 +40,7 @@ func TestMain(m *testing.M) {
 // testRedis is the Redis one test uses, and a way to take it away.
 type testRedis struct {
 	url   string
+	db    int                  // the test's database, on a real Redis
 	mini  *miniredis.Miniredis // nil for a real Redis
 	proxy *proxy               // in front of a real Redis, to simulate an outage
 }
@@ -59,7 +60,7 @@ func newTestRedis(t testing.TB) *testRedis {
 		rdb.FlushDB(context.Background())
 		rdb.Close()
 		p := newProxy(t, opts.Addr)
-		return &testRedis{url: fmt.Sprintf("redis://%s/%d", p.addr(), db), proxy: p}
+		return &testRedis{url: fmt.Sprintf("redis://%s/%d", p.addr(), db), db: db, proxy: p}
 	}
 	m := miniredis.RunT(t)
 	return &testRedis{url: "redis://" + m.Addr(), mini: m}
@@ -89,10 +90,12 @@ func (r *testRedis) start(t testing.TB) {
 	}
 }
 
-// through returns a new proxy in front of this Redis, for a test to fail it.
-func (r *testRedis) through(t testing.TB) *proxy {
+// through returns a new proxy in front of this Redis, for a test to fail
+// it, and the URL of the test's database through it.
+func (r *testRedis) through(t testing.TB) (*proxy, string) {
 	opts, _ := redis.ParseURL(r.url)
-	return newProxy(t, opts.Addr)
+	p := newProxy(t, opts.Addr)
+	return p, fmt.Sprintf("redis://%s/%d", p.addr(), r.db)
 }
 
 func (r *testRedis) client(t testing.TB) *redis.Client {
@@ -606,6 +609,9 @@ func TestShutdownSays1001AndLeavesNothingBehind(t *testing.T) {
 func TestClientsLeaveNothingBehind(t *testing.T) {
 	r := newTestRedis(t)
 	a := startInstanceOn(t, r)
+	// A first command opens a pooled connection to Redis (and, in miniredis,
+	// a goroutine that serves it): the instance's doing, not the clients'.
+	a.hub.rdb.Ping(context.Background())
 	before := runtime.NumGoroutine()
 
 	clients := []*testClient{connect(t, a, "one"), connect(t, a, "two"), connect(t, a, "three")}

@@ -27,8 +27,8 @@ const (
 // refused at once, until Redis answers again.
 func TestAHungRedisIsReportedWithinPublishTimeout(t *testing.T) {
 	t.Parallel() // it waits for timeouts; it shares nothing with the others
-	p := newTestRedis(t).through(t)
-	a := startInstance(t, clientFor(t, "redis://"+p.addr()))
+	p, url := newTestRedis(t).through(t)
+	a := startInstance(t, clientFor(t, url))
 	alice := connect(t, a, "alice")
 	alice.join("lobby")
 	alice.say("lobby", "before") // so that a connection is open
@@ -58,8 +58,8 @@ func TestAHungRedisIsReportedWithinPublishTimeout(t *testing.T) {
 }
 
 func TestShutdownIsBoundedWhileRedisHangs(t *testing.T) {
-	p := newTestRedis(t).through(t)
-	a := startInstance(t, clientFor(t, "redis://"+p.addr()))
+	p, url := newTestRedis(t).through(t)
+	a := startInstance(t, clientFor(t, url))
 	alice, bob := connect(t, a, "alice"), connect(t, a, "bob")
 	alice.join("lobby")
 	bob.join("lobby")
@@ -81,7 +81,7 @@ func TestShutdownIsBoundedWhileRedisHangs(t *testing.T) {
 // Starting against a hung Redis at the fallback address neither waits for
 // it nor takes it for an embedded one.
 func TestStartingWithAHungRedisDoesNotWait(t *testing.T) {
-	p := newTestRedis(t).through(t)
+	p, _ := newTestRedis(t).through(t)
 	p.freeze(true)
 	logs := captureLog(t)
 	start := time.Now()
@@ -102,8 +102,8 @@ func TestStartingWithAHungRedisDoesNotWait(t *testing.T) {
 // out: it is not sent again, so no message arrives twice (the same id).
 func TestALostAnswerIsNotPublishedTwice(t *testing.T) {
 	r := newTestRedis(t)
-	p := r.through(t)
-	a := startInstance(t, clientFor(t, "redis://"+p.addr()))
+	p, url := r.through(t)
+	a := startInstance(t, clientFor(t, url))
 	b := startInstanceOn(t, r)
 	alice, bob := connect(t, a, "alice"), connect(t, b, "bob")
 	alice.join("lobby")
@@ -136,8 +136,8 @@ func TestALostAnswerIsNotPublishedTwice(t *testing.T) {
 				n++
 			}
 		}
-		if n != 1 {
-			t.Errorf("%s: \"once\" arrived again: %+v", c.name, got)
+		if n > 1 { // once, or, if Redis never carried it out, not at all
+			t.Errorf("%s: \"once\" arrived %d times: %+v", c.name, n, got)
 		}
 		if c == alice && !slices.ContainsFunc(got, func(ev event) bool { return ev.Error == notConfirmedError }) {
 			t.Errorf("alice did not hear that her message could not be confirmed: %+v", got)
