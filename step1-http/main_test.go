@@ -47,6 +47,7 @@ func TestUnknownPathIs404(t *testing.T) {
 }
 
 func TestParsePort(t *testing.T) {
+	t.Setenv("PORT", "") // an exercise has parsePort read it
 	valid := []struct {
 		args []string
 		want int

@@ -43,7 +43,7 @@ func benchmarkBroadcast(b *testing.B, clients int) {
 		defer conn.Close()
 		conns[i] = conn
 	}
-	for h.count() < clients {
+	for numClients(h) < clients {
 		runtime.Gosched() // the last Dial can return a moment before its client joins the hub
 	}
 

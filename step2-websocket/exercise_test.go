@@ -59,7 +59,7 @@ func TestExerciseClientCount(t *testing.T) {
 	h, url := startServer(t)
 	dial(t, url)
 	dial(t, url)
-	waitFor(t, "2 clients", func() bool { return h.count() == 2 })
+	waitFor(t, "2 clients", func() bool { return numClients(h) == 2 })
 	page := "http" + strings.TrimSuffix(strings.TrimPrefix(url, "ws"), "/ws")
 	res, err := http.Get(page + "/clients")
 	if err != nil {

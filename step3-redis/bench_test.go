@@ -44,7 +44,7 @@ func benchmarkBroadcast(b *testing.B, clients int) {
 		defer conn.Close()
 		conns[i] = conn
 	}
-	for inst.hub.count() < clients {
+	for numClients(inst.hub) < clients {
 		runtime.Gosched() // the last Dial can return a moment before its client joins the hub
 	}
 

@@ -26,7 +26,7 @@ func TestFloodersDoNotGetTheOthersDropped(t *testing.T) {
 		readers[i] = dial(t, inst.url)
 	}
 	sender := dial(t, inst.url)
-	waitFor(t, "16 clients", func() bool { return inst.hub.count() == 16 })
+	waitFor(t, "16 clients", func() bool { return numClients(inst.hub) == 16 })
 
 	floodSeen := make(chan struct{}) // reader 0 has had 500 flood messages
 	seen500 := sync.OnceFunc(func() { close(floodSeen) })

@@ -30,7 +30,7 @@ func TestAHungRedisIsReportedWithinPublishTimeout(t *testing.T) {
 	p := newTestRedis(t).through(t)
 	inst := startInstance(t, clientFor(t, "redis://"+p.addr()))
 	conn := dial(t, inst.url)
-	waitFor(t, "the client", func() bool { return inst.hub.count() == 1 })
+	waitFor(t, "the client", func() bool { return numClients(inst.hub) == 1 })
 	conn.WriteMessage(websocket.TextMessage, []byte("before")) // so that a connection is open
 	readLines(t, conn, 1)
 
@@ -69,7 +69,7 @@ func TestShutdownIsBoundedWhileRedisHangs(t *testing.T) {
 	p := newTestRedis(t).through(t)
 	inst := startInstance(t, clientFor(t, "redis://"+p.addr()))
 	conns := []*websocket.Conn{dial(t, inst.url), dial(t, inst.url)}
-	waitFor(t, "2 clients", func() bool { return inst.hub.count() == 2 })
+	waitFor(t, "2 clients", func() bool { return numClients(inst.hub) == 2 })
 	p.freeze(true)
 	conns[0].WriteMessage(websocket.TextMessage, []byte("into the hang")) // a PUBLISH that waits
 
@@ -113,7 +113,7 @@ func TestALostAnswerIsNotPublishedTwice(t *testing.T) {
 	a := startInstance(t, clientFor(t, "redis://"+p.addr()))
 	b := startInstanceOn(t, r)
 	onA, onB := dial(t, a.url), dial(t, b.url)
-	waitFor(t, "a client on each", func() bool { return a.hub.count() == 1 && b.hub.count() == 1 })
+	waitFor(t, "a client on each", func() bool { return numClients(a.hub) == 1 && numClients(b.hub) == 1 })
 
 	onA.WriteMessage(websocket.TextMessage, []byte("before")) // so that a connection is open
 	readLines(t, onA, 1)

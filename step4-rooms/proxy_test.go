@@ -11,7 +11,7 @@ import (
 // proxy is a TCP proxy in front of a test's own Redis, through which a test
 // makes Redis fail the ways it fails for real, without touching a Redis
 // that other tests share: cut (every connection closed, new ones
-// refused), freeze (every byte held, both ways, as by a hung Redis, until
+// refused), freeze (every command held, unread, as by a hung Redis, until
 // thawed), and loseNextAnswer (the next PUBLISH reaches Redis, and its
 // answer is lost with the connection).
 type proxy struct {
@@ -66,8 +66,8 @@ func (p *proxy) serve() {
 	}
 }
 
-// pipe copies from src to dst, holding what it reads while the proxy is
-// frozen, and dropping the connection instead of an answer that is lost.
+// pipe copies from src to dst, holding the commands it reads while the proxy
+// is frozen, and dropping the connection instead of an answer that is lost.
 func (p *proxy) pipe(dst, src net.Conn, toRedis bool, lose *atomic.Bool) {
 	defer dst.Close()
 	defer src.Close()
@@ -84,7 +84,9 @@ func (p *proxy) pipe(dst, src net.Conn, toRedis bool, lose *atomic.Bool) {
 			lose.Store(true)
 		}
 		p.mu.Unlock()
-		<-thawed
+		if toRedis {
+			<-thawed
+		}
 		if !toRedis && lose.Load() {
 			return
 		}
@@ -107,8 +109,9 @@ func (p *proxy) cut(down bool) {
 	}
 }
 
-// freeze(true) holds every byte until freeze(false), as a hung Redis does
-// (kill -STOP): connections stay open, and nothing is answered.
+// freeze(true) holds every command until freeze(false), as a hung Redis
+// does (kill -STOP): connections stay open, and nothing is answered. (What
+// Redis had sent before still arrives.)
 func (p *proxy) freeze(on bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -236,7 +236,7 @@ func TestAnnounceReachesEveryTab(t *testing.T) {
 	r := newTestRedis(t)
 	a, b := startInstanceOn(t, r), startInstanceOn(t, r)
 	alice, bob := connect(t, a, "alice"), connect(t, b, "bob")
-	waitFor(t, "both clients", func() bool { return a.hub.count() == 1 && b.hub.count() == 1 })
+	waitFor(t, "both clients", func() bool { return numClients(a.hub) == 1 && numClients(b.hub) == 1 })
 	var out, errOut bytes.Buffer
 	if code := announce(r.url, "break in 5 minutes", &out, &errOut); code != 0 || out.String() != "announced to 2 instance(s): break in 5 minutes\n" {
 		t.Fatalf("announce exited with %d, saying %q %q", code, out.String(), errOut.String())
