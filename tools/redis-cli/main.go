@@ -2,8 +2,8 @@
 // workshop laptop that has none: it sends one command to the Redis that
 // REDIS_URL names, or to the one on localhost:6379 (the embedded Redis
 // that a step-3 or step-4 instance starts there included), and prints the
-// answer. SUBSCRIBE prints what arrives until Ctrl-C. From the repository
-// root:
+// answer as redis-cli does. SUBSCRIBE prints what arrives until Ctrl-C. From
+// the repository root:
 //
 //	go run ./tools/redis-cli PUBLISH chat "hello from redis-cli"
 //	go run ./tools/redis-cli PUBSUB NUMSUB chat
@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -47,12 +48,18 @@ func run(ctx context.Context, redisURL string, args []string, out io.Writer) err
 		ps := rdb.Subscribe(ctx, args[1:]...)
 		defer ps.Close()
 		go func() { <-ctx.Done(); ps.Close() }() // tests end it so; people, with Ctrl-C
+		fmt.Fprintln(out, "Reading messages... (press Ctrl-C to quit)")
 		for {
 			msg, err := ps.Receive(ctx)
+			switch msg := msg.(type) {
+			case *redis.Subscription:
+				fmt.Fprintln(out, format([]any{msg.Kind, msg.Channel, int64(msg.Count)}))
+			case *redis.Message:
+				fmt.Fprintln(out, format([]any{"message", msg.Channel, msg.Payload}))
+			}
 			if err != nil {
 				return noRedis(ctx, opts.Addr, err)
 			}
-			fmt.Fprintln(out, msg) // "subscribe: chat", then "Message<chat: hello>"
 		}
 	}
 	cmd := make([]any, len(args))
@@ -60,11 +67,34 @@ func run(ctx context.Context, redisURL string, args []string, out io.Writer) err
 		cmd[i] = arg
 	}
 	res, err := rdb.Do(ctx, cmd...).Result()
-	if err != nil {
+	if err != nil && err != redis.Nil {
 		return noRedis(ctx, opts.Addr, err)
 	}
-	fmt.Fprintln(out, res)
+	fmt.Fprintln(out, format(res))
 	return nil
+}
+
+// format writes a reply as redis-cli does: (integer) 2, "text", (nil), and
+// an array as numbered lines, 1) 2) ...
+func format(reply any) string {
+	switch v := reply.(type) {
+	case nil:
+		return "(nil)"
+	case int64:
+		return fmt.Sprintf("(integer) %d", v)
+	case string:
+		return strconv.Quote(v)
+	case []any:
+		if len(v) == 0 {
+			return "(empty array)"
+		}
+		lines := make([]string, len(v))
+		for i, e := range v {
+			lines[i] = fmt.Sprintf("%d) %s", i+1, strings.ReplaceAll(format(e), "\n", "\n   "))
+		}
+		return strings.Join(lines, "\n")
+	}
+	return fmt.Sprint(reply)
 }
 
 // noRedis says why a command failed: Ctrl-C is no failure; a Redis that

@@ -17,11 +17,11 @@ func TestCommandsAnswerAsRedisDoes(t *testing.T) {
 	ctx := context.Background()
 
 	var out bytes.Buffer
-	if err := run(ctx, url, []string{"PUBSUB", "NUMSUB", "chat"}, &out); err != nil || out.String() != "[chat 0]\n" {
+	if err := run(ctx, url, []string{"PUBSUB", "NUMSUB", "chat"}, &out); err != nil || out.String() != "1) \"chat\"\n2) (integer) 0\n" {
 		t.Errorf("PUBSUB NUMSUB chat: %q, %v", out.String(), err)
 	}
 	out.Reset()
-	if err := run(ctx, url, []string{"PUBLISH", "chat", "hello from redis-cli"}, &out); err != nil || out.String() != "0\n" {
+	if err := run(ctx, url, []string{"PUBLISH", "chat", "hello from redis-cli"}, &out); err != nil || out.String() != "(integer) 0\n" {
 		t.Errorf("PUBLISH: %q, %v", out.String(), err)
 	}
 }
@@ -38,7 +38,7 @@ func TestSubscribePrintsWhatArrives(t *testing.T) {
 		}
 	}
 	m.Publish("chat", "hello")
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), "Message<chat: hello>"); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), "1) \"message\"\n2) \"chat\"\n3) \"hello\"\n"); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("printed %q, want the message", out.String())
 		}
