@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
 )
 
 // defaultRedisAddr is Redis's own default address: where we look for it
@@ -117,8 +118,4 @@ func (h *hub) notSent(err error) []byte {
 
 // go-redis logs every failed dial, several times a second while Redis is
 // down; receive says it once.
-func init() { redis.SetLogger(quietLogger{}) }
-
-type quietLogger struct{}
-
-func (quietLogger) Printf(context.Context, string, ...any) {}
+func init() { logging.Disable() }

@@ -1,14 +1,13 @@
 package main
 
 // This file is the wire protocol, one JSON object per line, and the checks
-// on what comes in, which a first read can skip.
+// on what comes in, which a first read can skip. The user comes from the
+// connection (/ws?name=U), never from a request.
 //
 //	client: {"type":"join"|"leave","room":"R"}, {"type":"message","room":"R","text":"T"}
 //	server: {"type":"joined"|"left","room":"R"}, {"type":"announcement","text":"T"},
 //	        {"type":"message","room":"R","user":"U","text":"T","ts":<unix ms>,"id":"<unique>","via":"<port>"},
 //	        {"type":"error","error":"<why>"}: the request was refused, the connection stays
-//
-// The user comes from the connection (/ws?name=U), never from a request.
 
 import (
 	"crypto/rand"

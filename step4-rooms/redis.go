@@ -15,9 +15,11 @@ import (
 	"io"
 	"log"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
 )
 
 // defaultRedisAddr is Redis's own default address: where we look for it
@@ -102,25 +104,26 @@ func (h *hub) notSent(err error) []byte {
 
 // go-redis logs every failed dial, several times a second while Redis is
 // down; receive says it once.
-func init() { redis.SetLogger(quietLogger{}) }
-
-type quietLogger struct{}
-
-func (quietLogger) Printf(context.Context, string, ...any) {}
+func init() { logging.Disable() }
 
 // announce is `go run ./step4-rooms announce TEXT`, for laptops without redis-cli.
-func announce(redisURL, text string, out, errOut io.Writer) int {
+func announce(redisURL string, args []string, out, errOut io.Writer) int {
+	if len(args) != 1 || strings.TrimSpace(args[0]) == "" {
+		fmt.Fprintln(errOut, `usage: step4-rooms announce "TEXT"`)
+		return 2
+	}
+	log.SetOutput(io.Discard) // no "using Redis at": what happened is said below
 	rdb, _, err := connectRedis(cmp.Or(redisURL, "redis://"+defaultRedisAddr), "")
 	var n int64
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 		defer cancel()
-		n, err = rdb.Publish(ctx, broadcastChannel, text).Result()
+		n, err = rdb.Publish(ctx, broadcastChannel, args[0]).Result()
 	}
 	if err != nil {
 		fmt.Fprintf(errOut, "step4-rooms announce: %v (is an instance running, or REDIS_URL set?)\n", err)
 		return 1
 	}
-	fmt.Fprintf(out, "announced to %d instance(s): %s\n", n, text)
+	fmt.Fprintf(out, "announced to %d instance(s) at Redis %s: %s\n", n, rdb.Options().Addr, args[0])
 	return 0
 }

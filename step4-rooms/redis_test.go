@@ -237,8 +237,11 @@ func TestAnnounceReachesEveryTab(t *testing.T) {
 	a, b := startInstanceOn(t, r), startInstanceOn(t, r)
 	alice, bob := connect(t, a, "alice"), connect(t, b, "bob")
 	waitFor(t, "both clients", func() bool { return numClients(a.hub) == 1 && numClients(b.hub) == 1 })
+	w := log.Writer()
+	t.Cleanup(func() { log.SetOutput(w) }) // announce silences the log
 	var out, errOut bytes.Buffer
-	if code := announce(r.url, "break in 5 minutes", &out, &errOut); code != 0 || out.String() != "announced to 2 instance(s): break in 5 minutes\n" {
+	code := announce(r.url, []string{"break in 5 minutes"}, &out, &errOut)
+	if said := out.String(); code != 0 || !strings.HasPrefix(said, "announced to 2 instance(s) at Redis ") || !strings.HasSuffix(said, ": break in 5 minutes\n") {
 		t.Fatalf("announce exited with %d, saying %q %q", code, out.String(), errOut.String())
 	}
 	for _, c := range []*testClient{alice, bob} {
@@ -251,7 +254,13 @@ func TestAnnounceReachesEveryTab(t *testing.T) {
 	closed := l.Addr().String()
 	l.Close()
 	out.Reset()
-	if code := announce("redis://"+closed, "anyone?", &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "connection refused") {
+	if code := announce("redis://"+closed, []string{"anyone?"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "connection refused") {
 		t.Errorf("announce with no Redis exited with %d, saying %q; want 1 and why", code, errOut.String())
+	}
+	for _, args := range [][]string{nil, {" "}, {"two", "words"}} {
+		errOut.Reset()
+		if code := announce(r.url, args, &out, &errOut); code != 2 || errOut.String() != "usage: step4-rooms announce \"TEXT\"\n" {
+			t.Errorf("announce %q exited with %d, saying %q; want 2 and the usage", args, code, errOut.String())
+		}
 	}
 }

@@ -73,9 +73,7 @@ func (h *hub) changeSubscription(command func(context.Context, ...string) error,
 func (h *hub) answered(s *redis.Subscription) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.pending[s.Channel] > 0 {
-		h.pending[s.Channel]--
-	}
+	h.pending[s.Channel] = max(h.pending[s.Channel]-1, 0)
 	// Only the answer to the latest command tells how things stand.
 	if h.pending[s.Channel] > 0 || s.Kind != "subscribe" {
 		return

@@ -20,10 +20,11 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
 )
 
 func main() {
-	redis.SetLogger(quiet{}) // it logs every failed dial; the error says it once
+	logging.Disable() // it logs every failed dial; the error says it once
 	if err := run(context.Background(), os.Getenv("REDIS_URL"), os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "redis-cli:", err)
 		os.Exit(1)
@@ -108,7 +109,3 @@ func noRedis(ctx context.Context, addr string, err error) error {
 	}
 	return fmt.Errorf("Redis at %s: %v", addr, err)
 }
-
-type quiet struct{}
-
-func (quiet) Printf(context.Context, string, ...any) {}
