@@ -162,11 +162,13 @@ func TestSlowClientIsDroppedOthersKeepReceiving(t *testing.T) {
 	waitFor(t, "3 clients in the hub", func() bool { return numClients(h) == 3 })
 
 	// One message at a time, each read by both healthy clients before the
-	// next: they always keep up, while the slow client's queue fills.
-	payload := strings.Repeat("x", 200)
+	// next: they always keep up, while the slow client's queue fills. It is
+	// dropped once maxQueued bytes wait for it (plus what the small kernel
+	// buffers took): what it holds stays bounded.
+	payload := strings.Repeat("x", 3000)
 	for i := 0; numClients(h) == 3; i++ {
-		if i == 2*sendQueueSize+200 {
-			t.Fatalf("the slow client was not dropped after %d messages", i)
+		if sent := i * len(payload); sent > maxQueued+64<<10 {
+			t.Fatalf("the slow client was not dropped after %d messages (%d bytes)", i, sent)
 		}
 		sender.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf("%d %s", i, payload)))
 		for _, c := range []*websocket.Conn{sender, reader} {
@@ -239,6 +241,51 @@ func TestAFlooderDoesNotGetTheOthersDropped(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// Sixty clients that each send 50 messages at once, within their pace,
+// make a burst of 3,000 messages, far below maxQueued per client: every
+// client, reading as fast as it can as a browser does, stays connected and
+// gets every message, however busy the machine and its writers are.
+func TestManySendersAtOnceDropNoReader(t *testing.T) {
+	const clients, each = 60, 50
+	h, url := startServer(t)
+	conns := make([]*websocket.Conn, clients)
+	for i := range conns {
+		conns[i] = dial(t, url)
+	}
+	waitFor(t, "every client in the hub", func() bool { return numClients(h) == clients })
+
+	results := make(chan error, clients)
+	for i, conn := range conns {
+		go func() {
+			for j := 0; j < each; j++ {
+				conn.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf("burst %d-%d", i, j)))
+			}
+		}()
+		go func() {
+			lines, err := tryReadLines(conn, clients*each)
+			if err != nil {
+				err = fmt.Errorf("client %d: %v", i, err)
+			} else if got := countDistinct(lines); got != clients*each {
+				err = fmt.Errorf("client %d: %d distinct messages of %d", i, got, clients*each)
+			}
+			results <- err
+		}()
+	}
+	for range conns {
+		if err := <-results; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func countDistinct(lines []string) int {
+	seen := make(map[string]bool)
+	for _, l := range lines {
+		seen[l] = true
+	}
+	return len(seen)
 }
 
 type smallBufferListener struct{ net.Listener }

@@ -35,9 +35,9 @@ const (
 	// maxMessageSize is the largest frame a client may send: 1009 beyond.
 	maxMessageSize = 4096
 
-	// sendQueueSize is how many messages may wait for one client's writer;
-	// one that falls this far behind is dropped. A slot costs 24 bytes.
-	sendQueueSize = 64
+	// maxQueued is how many bytes may wait for one client's writer: far more
+	// than any burst; a client that falls this far behind is dropped.
+	maxQueued = 256 << 10
 
 	// writeWait bounds one write: a client stalled this long is gone.
 	writeWait = 10 * time.Second
@@ -122,7 +122,7 @@ func (h *hub) add(c *client) {
 	h.queue(c, redisState(h.subscribed)) // the page shows it (frames.go)
 }
 
-// remove forgets c and closes its queue, which tells its writer to send
+// remove forgets c and closes c.wake, which tells its writer to send
 // closeMsg (nil: no close frame) and hang up. Only the first call counts.
 func (h *hub) remove(c *client, closeMsg []byte) {
 	h.mu.Lock()
@@ -133,8 +133,8 @@ func (h *hub) remove(c *client, closeMsg []byte) {
 func (h *hub) removeLocked(c *client, closeMsg []byte) {
 	if h.clients[c] {
 		delete(h.clients, c)
-		c.closeMsg = closeMsg // before close(c.send), so the writer sees it
-		close(c.send)
+		c.closeMsg = closeMsg // before close(c.wake), so the writer sees it
+		close(c.wake)
 	}
 }
 
@@ -187,25 +187,37 @@ func (h *hub) send(c *client, msg []byte) {
 	}
 }
 
-// queue hands msg to c's writer. It never waits: a client whose queue is
-// full is disconnected instead. The caller holds h.mu.
+// queue adds msg to c's next frame and wakes c's writer. It never waits: a
+// client with maxQueued bytes waiting is dropped instead. The caller holds h.mu.
 func (h *hub) queue(c *client, msg []byte) {
-	select {
-	case c.send <- msg:
-	default:
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue)+len(msg) >= maxQueued {
+		c.queue = nil // it would never catch up: it hears why, and nothing more
 		h.removeLocked(c, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too slow: message queue full"))
+		return
+	}
+	if len(c.queue) > 0 {
+		c.queue = append(c.queue, newline...)
+	}
+	c.queue = append(c.queue, msg...)
+	select {
+	case c.wake <- struct{}{}: // the writer will look
+	default: // it has been told already, and has not looked yet
 	}
 }
 
 // client is one WebSocket connection. Gorilla allows one reader and one
 // writer at a time, so readPump is the only reader and writePump the only
-// writer: everybody else leaves messages in send, the client's queue.
+// writer: everybody else leaves messages in the client's queue.
 type client struct {
 	hub      *hub
 	conn     *websocket.Conn
-	send     chan []byte
-	closeMsg []byte        // the close frame to send once send is closed, or nil
+	wake     chan struct{} // has a value when something is queued; closed: hang up
+	closeMsg []byte        // the close frame to send once wake is closed, or nil
 	stopped  chan struct{} // closed once writePump has hung up (shutdown.go waits)
+	mu       sync.Mutex    // the queue: the hub adds to it, the writer takes it
+	queue    []byte        // the next frame: what waits for the writer, one message per line
 }
 
 // serveWS upgrades the request and starts the connection's two goroutines.
@@ -215,7 +227,7 @@ func serveWS(h *hub, w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Upgrade has already answered with an HTTP error.
 	}
-	c := &client{hub: h, conn: conn, send: make(chan []byte, sendQueueSize), stopped: make(chan struct{})}
+	c := &client{hub: h, conn: conn, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	h.add(c)
 	go c.writePump()
 	go c.readPump()
@@ -258,12 +270,12 @@ func (c *client) readPump() {
 	}
 }
 
-// writePump writes what the client's queue brings, until the hub closes it.
+// writePump writes the client's queue whenever woken, until the hub closes c.wake.
 func (c *client) writePump() {
 	defer close(c.stopped)
 	defer c.conn.Close() // which ends readPump too, if it is still reading
-	for msg := range c.send {
-		if err := c.write(msg); err != nil {
+	for range c.wake {
+		if err := c.write(); err != nil {
 			return // the client cannot be reached
 		}
 	}
@@ -273,18 +285,16 @@ func (c *client) writePump() {
 	}
 }
 
-// write sends msg in one frame with whatever else is queued by now, one
-// message per line: under load, one system call carries several messages.
-func (c *client) write(msg []byte) error {
+// write takes everything queued and sends it as one frame: under load, one
+// system call carries many messages.
+func (c *client) write() error {
+	c.mu.Lock()
+	frame := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	if len(frame) == 0 {
+		return nil // an earlier write took it
+	}
 	c.conn.SetWriteDeadline(time.Now().Add(writeWait))
-	w, err := c.conn.NextWriter(websocket.TextMessage)
-	if err != nil {
-		return err
-	}
-	w.Write(msg)
-	for n := len(c.send); n > 0; n-- {
-		w.Write(newline)
-		w.Write(<-c.send)
-	}
-	return w.Close()
+	return c.conn.WriteMessage(websocket.TextMessage, frame)
 }

@@ -529,11 +529,13 @@ func TestSlowClientIsDroppedOthersKeepReceiving(t *testing.T) {
 	waitFor(t, "3 clients in the hub", func() bool { return numClients(h) == 3 })
 
 	// One message at a time, each read by both healthy clients before the
-	// next: they always keep up, while the slow client's queue fills.
-	payload := strings.Repeat("x", 200)
+	// next: they always keep up, while the slow client's queue fills. It is
+	// dropped once maxQueued bytes wait for it (plus what the small kernel
+	// buffers took): what it holds stays bounded.
+	payload := strings.Repeat("x", 3000)
 	for i := 0; numClients(h) == 3; i++ {
-		if i == 2*sendQueueSize+200 {
-			t.Fatalf("the slow client was not dropped after %d messages", i)
+		if sent := i * len(payload); sent > maxQueued+64<<10 {
+			t.Fatalf("the slow client was not dropped after %d messages (%d bytes)", i, sent)
 		}
 		sender.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf("%d %s", i, payload)))
 		for _, c := range []*websocket.Conn{sender, reader} {
