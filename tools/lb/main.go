@@ -58,8 +58,8 @@ func main() {
 	srv := &http.Server{Handler: lb.proxy(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)
 
-	// Until Ctrl-C. Closing the server drops every connection, WebSockets
-	// included: their pages reconnect, as they would to a new balancer.
+	// Until Ctrl-C. Exiting drops every connection, WebSockets included:
+	// their pages reconnect once a balancer listens here again.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-ctx.Done()
@@ -140,9 +140,9 @@ func (lb *balancer) pick(tried []string) string {
 }
 
 // RoundTrip sends the request to the backend in its URL; if that one
-// refuses the connection, to the next whose turn it is, and so on. Trying
-// again is safe: a refused request never left, and it has no body (a page,
-// a WebSocket's handshake), which the first try would have used up.
+// refuses the connection, to the next whose turn it is, and so on. A
+// refused request never left, so trying again is safe, unless it has a
+// body (a page and a WebSocket's handshake have none): the first try used it.
 func (lb *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 	var tried []string
 	for req.URL.Host != "" {
@@ -154,10 +154,13 @@ func (lb *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		var dial *net.OpError
-		if !errors.As(err, &dial) || dial.Op != "dial" || req.Body != nil {
+		if !errors.As(err, &dial) || dial.Op != "dial" {
 			return nil, err // it may have reached b: too late to try another
 		}
 		lb.mark(b, err)
+		if req.Body != nil {
+			return nil, err // its body is gone
+		}
 		tried = append(tried, b)
 		req = req.Clone(req.Context()) // a RoundTripper must not change its request
 		req.URL.Host = lb.pick(tried)

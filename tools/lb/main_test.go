@@ -220,6 +220,29 @@ func TestAllDownIs502(t *testing.T) {
 	}
 }
 
+// TestRequestWithBodyIsNotTriedTwice: a body is read as it is sent, so a
+// request with one is not tried on another backend; the refusal still
+// counts, and the next request goes elsewhere.
+func TestRequestWithBodyIsNotTriedTwice(t *testing.T) {
+	a, b := refusedAddr(t), newBackend(t, "b")
+	_, url, logs := startBalancer(t, a, b.addr)
+	resp, err := http.Post(url+"/", "text/plain", strings.NewReader("a body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := "lb: dial tcp "; resp.StatusCode != http.StatusBadGateway || !strings.HasPrefix(string(body), want) {
+		t.Errorf("POST with a body, %s refusing: %s %q, want 502 %q...", a, resp.Status, body, want)
+	}
+	if n := countPrefix(logs.lines(), a+" is down ("); n != 1 {
+		t.Errorf("%d log lines saying %s is down, want 1:\n%s", n, a, strings.Join(logs.lines(), "\n"))
+	}
+	if got, want := getNames(t, url, 2), []string{"b", "b"}; !slices.Equal(got, want) {
+		t.Errorf("then: answered by %v, want %v", got, want)
+	}
+}
+
 // TestWebSocket is a browser-like WebSocket through the balancer: its
 // Origin is the balancer's page, http://localhost:PORT, and a backend with
 // gorilla's default Origin check must accept it, which it does only if it
