@@ -30,8 +30,8 @@ const (
 	serverStopTimeout = 10 * time.Second
 )
 
-// step is one workshop step: its folder at the repository root, which is
-// also the last element of its package path.
+// step is one workshop step, or a tool the tests run with the steps: its
+// folder in the repository, which is also the end of its package path.
 type step string
 
 const (
@@ -39,6 +39,10 @@ const (
 	step2 step = "step2-websocket"
 	step3 step = "step3-redis"
 	step4 step = "step4-rooms"
+
+	// lbTool is the workshop's load balancer, which runs in front of
+	// step-4 instances (balancer_test.go).
+	lbTool step = "tools/lb"
 )
 
 // pkg is the step's import path in the go.work workspace.
@@ -58,9 +62,10 @@ func (s step) present() bool {
 // tools/e2e/.
 func (s step) dir() string { return filepath.Join("..", "..", string(s)) }
 
-// link is the step's folder as seen through tools/e2e/testdata/STEP, a
-// symbolic link to ../../../STEP; see readSources for why.
-func (s step) link() string { return filepath.Join("testdata", string(s)) }
+// link is the step's folder as seen through tools/e2e/testdata/NAME, a
+// symbolic link to ../../../STEP, where NAME is the folder's own name
+// (testdata/lb for tools/lb); see readSources for why.
+func (s step) link() string { return filepath.Join("testdata", filepath.Base(string(s))) }
 
 // skipUnlessPresent skips a test of a step that is not written yet, so its
 // test starts to run on its own when the step lands.
@@ -91,10 +96,11 @@ func TestMain(m *testing.M) {
 // time a test asks and returns the same result after that: each step is
 // built at most once per test run, and only if a test needs it.
 var builds = map[step]func() (string, error){
-	step1: buildOnce(step1),
-	step2: buildOnce(step2),
-	step3: buildOnce(step3),
-	step4: buildOnce(step4),
+	step1:  buildOnce(step1),
+	step2:  buildOnce(step2),
+	step3:  buildOnce(step3),
+	step4:  buildOnce(step4),
+	lbTool: buildOnce(lbTool),
 }
 
 func buildOnce(s step) func() (string, error) {
@@ -102,7 +108,7 @@ func buildOnce(s step) func() (string, error) {
 		if err := readSources(s); err != nil {
 			return "", err
 		}
-		bin := filepath.Join(binDir, string(s))
+		bin := filepath.Join(binDir, filepath.Base(string(s)))
 		args := []string{"build", "-o", bin}
 		if raceEnabled {
 			args = append(args, "-race")
@@ -178,7 +184,8 @@ func buildStep(t *testing.T, s step) string {
 	return bin
 }
 
-// server is one step server on its own port. It runs as one process at a
+// server is one step server on its own port (or another program that
+// serves HTTP there, such as a load balancer). It runs as one process at a
 // time: restart replaces the process, on the same port.
 type server struct {
 	name string
@@ -188,6 +195,7 @@ type server struct {
 
 	bin    string
 	port   int
+	args   []string // the command's arguments: for a step, its port
 	env    []string
 	output *syncBuffer // stdout and stderr of every process, interleaved
 	proc   *process    // the current process
@@ -209,12 +217,19 @@ func startServer(t *testing.T, s step, env ...string) *server {
 	t.Helper()
 	bin := buildStep(t, s)
 	port := freePort(t)
+	return startCommand(t, fmt.Sprintf("%s :%d", s, port), port, bin, []string{fmt.Sprint(port)}, env...)
+}
 
+// startCommand is startServer for any program that serves HTTP on port
+// once started as bin with args: it is called name in the test's messages.
+func startCommand(t *testing.T, name string, port int, bin string, args []string, env ...string) *server {
+	t.Helper()
 	srv := &server{
-		name:   fmt.Sprintf("%s :%d", s, port),
+		name:   name,
 		URL:    fmt.Sprintf("http://127.0.0.1:%d", port),
 		bin:    bin,
 		port:   port,
+		args:   args,
 		env:    env,
 		output: &syncBuffer{},
 	}
@@ -229,7 +244,7 @@ func startServer(t *testing.T, s step, env ...string) *server {
 // launch starts a new process of the server, without waiting for it.
 func (srv *server) launch(t *testing.T) {
 	t.Helper()
-	cmd := exec.Command(srv.bin, fmt.Sprint(srv.port))
+	cmd := exec.Command(srv.bin, srv.args...)
 	// Later entries win, so env overrides the test's own environment.
 	cmd.Env = append(os.Environ(), srv.env...)
 	cmd.Stdout = srv.output
@@ -245,17 +260,32 @@ func (srv *server) launch(t *testing.T) {
 	srv.proc = p
 }
 
-// restart stops the server as a person does, with Ctrl-C (here SIGTERM),
-// calls whileStopped (if not nil) once the process has exited, then starts
-// the same binary again on the same port with the same environment and
-// waits until its page answers. The server must exit on its own after
-// SIGTERM, and cleanly: from step 3 on, a server shuts down gracefully.
+// restart stops the server (see shutDown), calls whileStopped (if not nil)
+// once the process has exited, then starts the same binary again on the
+// same port with the same environment and waits until its page answers.
 func (srv *server) restart(t *testing.T, whileStopped func()) {
+	t.Helper()
+	srv.shutDown(t)
+	if whileStopped != nil {
+		whileStopped()
+	}
+	fmt.Fprintf(srv.output, "--- e2e: restarting %s ---\n", srv.name)
+	srv.launch(t)
+	if err := srv.waitReady(); err != nil {
+		t.Fatalf("%s, restarted: %v", srv.name, err)
+	}
+}
+
+// shutDown stops the server as a person does, with Ctrl-C (here SIGTERM),
+// and waits until it has exited; it stays down unless restarted. The
+// server must exit on its own after SIGTERM, and cleanly: from step 3 on,
+// a server shuts down gracefully.
+func (srv *server) shutDown(t *testing.T) {
 	t.Helper()
 	p := srv.proc
 	select {
 	case <-p.exited:
-		t.Fatalf("%s exited before the restart: %v", srv.name, p.waitErr)
+		t.Fatalf("%s exited before it was stopped: %v", srv.name, p.waitErr)
 	default:
 	}
 	p.stopped = true
@@ -264,14 +294,6 @@ func (srv *server) restart(t *testing.T, whileStopped func()) {
 	}
 	if p.waitErr != nil {
 		t.Errorf("%s: after SIGTERM: %v, want a clean exit", srv.name, p.waitErr)
-	}
-	if whileStopped != nil {
-		whileStopped()
-	}
-	fmt.Fprintf(srv.output, "--- e2e: restarting %s ---\n", srv.name)
-	srv.launch(t)
-	if err := srv.waitReady(); err != nil {
-		t.Fatalf("%s, restarted: %v", srv.name, err)
 	}
 }
 
