@@ -1,0 +1,5 @@
+module example.com/pubsub-chat/tools/drill
+
+go 1.24
+
+require github.com/gorilla/websocket v1.5.3
