@@ -1,0 +1,3 @@
+module example.com/pubsub-chat/tools/solution
+
+go 1.24
