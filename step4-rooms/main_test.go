@@ -475,6 +475,33 @@ func TestBadInputGetsAnErrorAndTheConnectionStaysUsable(t *testing.T) {
 	c.expectMessage("lobby", "after the limit")
 }
 
+// A frame carries one request: two in one frame get an error, and neither
+// is carried out. (The server's frames may carry several events, one per line.)
+func TestTwoRequestsInOneFrameAreRefused(t *testing.T) {
+	a := startInstanceOn(t, newTestRedis(t))
+	c := connect(t, a, "tester")
+	c.join("lobby")
+	for _, frame := range []string{
+		`{"type":"join","room":"first"}` + "\n" + `{"type":"join","room":"second"}`,
+		`{"type":"message","room":"lobby","text":"one"} {"type":"message","room":"lobby","text":"two"}`,
+		`{"type":"leave","room":"lobby"}[]`,
+		`{"type":"leave","room":"lobby"}` + "\n" + `null`,
+	} {
+		c.send(frame)
+		c.expectError("one request per frame")
+	}
+	c.send(`{"type":"leave","room":"lobby"}}`)
+	c.expectError("invalid JSON")
+	// None of them was carried out: not in the rooms, still in the lobby,
+	// and its next message is the first to arrive there.
+	for _, room := range []string{"first", "second"} {
+		c.say(room, "hello?")
+		c.expectError(fmt.Sprintf("not in room %q", room))
+	}
+	c.send(`{"type":"message","room":"lobby","text":"alone"}` + "\n\t ")
+	c.expectMessage("lobby", "alone")
+}
+
 // The longest message, with every character sent escaped as JSON allows,
 // still fits in a frame.
 func TestTheLongestMessageFitsEvenEscaped(t *testing.T) {
@@ -730,6 +757,7 @@ func FuzzParseRequest(f *testing.F) {
 		`{"type":"message","room":"r","text":"` + strings.Repeat("a", 501) + `"}`,
 		`{"type":"join","room":"r","type":"dance"}`,
 		`{"type":7}`, `null`, `[]`, `"join"`, `{`, ``, "\xff",
+		`{"type":"join","room":"a"}` + "\n" + `{"type":"join","room":"b"}`, `{"type":"leave","room":"r"} `,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -1,8 +1,9 @@
 package main
 
-// This file is the wire protocol, one JSON object per line, and the checks
-// on what comes in, which a first read can skip. The user comes from the
-// connection (/ws?name=U), never from a request.
+// This file is the wire protocol and the checks on what comes in, which a
+// first read can skip. A client sends one JSON request per frame; the server
+// may send several events in one frame, one JSON object per line. The user
+// comes from the connection (/ws?name=U), never from a request.
 //
 //	client: {"type":"join"|"leave","room":"R"}, {"type":"message","room":"R","text":"T"}
 //	server: {"type":"joined"|"left","room":"R"}, {"type":"announcement","text":"T"},
@@ -10,10 +11,12 @@ package main
 //	        {"type":"error","error":"<why>"}: the request was refused, the connection stays
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -59,7 +62,15 @@ func errorEvent(reason string) []byte { return event{Type: "error", Error: reaso
 // without an error is safe to act on; the error is what the client reads.
 func parseRequest(data []byte) (request, error) {
 	var req request
-	if err := json.Unmarshal(data, &req); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&req); err != nil {
+		return req, errors.New("invalid JSON")
+	}
+	// One request per frame: an error could not say which of several it is about.
+	var another json.RawMessage
+	if err := dec.Decode(&another); err == nil {
+		return req, errors.New("one request per frame")
+	} else if err != io.EOF {
 		return req, errors.New("invalid JSON")
 	}
 	if req.Type != "join" && req.Type != "leave" && req.Type != "message" {
