@@ -582,7 +582,9 @@ func TestMalformedPayloadsOnRedisAreNotPassedOn(t *testing.T) {
 	} {
 		rdb.Publish(context.Background(), roomPrefix+"lobby", junk)
 	}
-	rdb.Publish(context.Background(), broadcastChannel, "\xff\xfe")
+	for _, junk := range []string{"\xff\xfe", " \n", strings.Repeat("é", maxTextLength+1)} {
+		rdb.Publish(context.Background(), broadcastChannel, junk)
+	}
 	alice.say("lobby", "real")
 	alice.expectMessage("lobby", "real") // the junk never arrived
 }

@@ -111,15 +111,16 @@ func validName(s string, max int) bool {
 }
 
 // fromRedis checks what arrived on channel (anyone can PUBLISH), and
-// returns the event to pass on, or false: UTF-8 text on "broadcast" is an
-// announcement; on a room's channel, only a message our instances could
-// have published passes (a browser drops its connection on invalid UTF-8).
+// returns the event to pass on, or false: text on "broadcast" that
+// checkAnnouncement accepts is an announcement; on a room's channel, only a
+// message our instances could have published passes (a browser drops its
+// connection on invalid UTF-8).
 func fromRedis(channel, payload string) (event, bool) {
+	if channel == broadcastChannel {
+		return event{Type: "announcement", Text: payload}, checkAnnouncement(payload) == nil
+	}
 	if !utf8.ValidString(payload) {
 		return event{}, false
-	}
-	if channel == broadcastChannel {
-		return event{Type: "announcement", Text: payload}, strings.TrimSpace(payload) != ""
 	}
 	var ev event
 	err := json.Unmarshal([]byte(payload), &ev)
@@ -128,6 +129,20 @@ func fromRedis(channel, payload string) (event, bool) {
 		ev.Text != "" && utf8.RuneCountInString(ev.Text) <= maxTextLength
 	ev.Error = ""
 	return ev, ok
+}
+
+// checkAnnouncement says what is wrong with an announcement's text, if
+// anything: the instances drop it then, and announce refuses to send it.
+func checkAnnouncement(text string) error {
+	switch {
+	case !utf8.ValidString(text):
+		return errors.New("text must be UTF-8")
+	case strings.TrimSpace(text) == "":
+		return errors.New("empty text")
+	case utf8.RuneCountInString(text) > maxTextLength:
+		return fmt.Errorf("text longer than %d characters", maxTextLength)
+	}
+	return nil
 }
 
 // Message IDs are unique across instances: a random prefix per process,

@@ -15,7 +15,6 @@ import (
 	"io"
 	"log"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -106,10 +105,22 @@ func (h *hub) notSent(err error) []byte {
 // down; receive says it once.
 func init() { logging.Disable() }
 
-// announce is `go run ./step4-rooms announce TEXT`, for laptops without redis-cli.
+const announceUsage = `usage: step4-rooms announce "TEXT"`
+
+// announce is `go run ./step4-rooms announce TEXT`, for laptops without
+// redis-cli. It refuses a text that the instances would drop (protocol.go).
 func announce(redisURL string, args []string, out, errOut io.Writer) int {
-	if len(args) != 1 || strings.TrimSpace(args[0]) == "" {
-		fmt.Fprintln(errOut, `usage: step4-rooms announce "TEXT"`)
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprintf(out, "%s\nsends TEXT (UTF-8, not blank, at most %d characters) to every tab on every instance,\n"+
+			"through the Redis that REDIS_URL names (default %s)\n", announceUsage, maxTextLength, defaultRedisAddr)
+		return 0
+	}
+	if len(args) != 1 {
+		fmt.Fprintln(errOut, announceUsage)
+		return 2
+	}
+	if err := checkAnnouncement(args[0]); err != nil {
+		fmt.Fprintf(errOut, "step4-rooms announce: %v\n%s\n", err, announceUsage)
 		return 2
 	}
 	log.SetOutput(io.Discard) // no "using Redis at": what happened is said below
