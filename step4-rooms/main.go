@@ -300,6 +300,7 @@ type client struct {
 	stopped  chan struct{} // closed once writePump has hung up (shutdown.go waits)
 	name     string
 	rooms    map[string]bool // the rooms it is in, and whether it heard "joined" (h.mu)
+	gap      map[string]bool // the channels it lost with the subscription, until confirmed again (rooms.go, h.mu)
 }
 
 // serveWS checks the name, upgrades the request and starts the connection's

@@ -381,13 +381,13 @@ func TestJoinedOnlyOnceTheSubscriptionExists(t *testing.T) {
 
 	// With Redis away, a join waits: the client is not in the room yet.
 	r.stop()
-	waitFor(t, "the instance to notice", func() bool { return !a.hub.isSubscribed() })
+	alice.expectRedis("down", "first")
 	alice.sendJSON(request{Type: "join", Room: "second"})
 	alice.expectError("Redis is unavailable")
 	alice.say("second", "too early")
 	alice.expectError("not in room")
 	r.start(t)
-	alice.expect("joined", "second")
+	alice.expectInAnyOrder(event{Type: "joined", Room: "second"}, redisUp)
 	alice.say("second", "now")
 	alice.expectMessage("second", "now")
 }
@@ -598,7 +598,9 @@ func TestRoomsComeBackAfterARedisOutage(t *testing.T) {
 
 	before := runtime.NumGoroutine()
 	r.stop()
-	waitFor(t, "both instances to notice", func() bool { return !a.hub.isSubscribed() && !b.hub.isSubscribed() })
+	// Both hear that messages to the lobby may be missed from now on.
+	alice.expectRedis("down", "lobby")
+	bob.expectRedis("down", "lobby")
 	alice.say("lobby", "lost")
 	alice.expectError("Redis is unavailable")
 	bob.sendJSON(request{Type: "join", Room: "waiting"}) // answered once Redis is back
@@ -608,10 +610,11 @@ func TestRoomsComeBackAfterARedisOutage(t *testing.T) {
 		t.Errorf("%d goroutines during the outage, %d before it", n, before)
 	}
 
+	// Until now: once Redis has confirmed all they lost, they hear "up".
 	r.start(t)
-	waitFor(t, "both instances to subscribe again", func() bool { return a.hub.isSubscribed() && b.hub.isSubscribed() })
+	alice.expectRedis("up")
+	bob.expectInAnyOrder(event{Type: "joined", Room: "waiting"}, redisUp)
 	r.waitNumsub(t, roomPrefix+"lobby", 2)
-	bob.expect("joined", "waiting")
 	bob.say("lobby", "back")
 	alice.expectMessage("lobby", "back")
 	bob.expectMessage("lobby", "back")
@@ -692,6 +695,8 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	waitFor(t, "both instances to subscribe to the room on the new broker", func() bool {
 		return brokerB.numsub(roomPrefix+"lobby") == 2 && b.hub.roomConfirmed("lobby")
 	})
+	bob.expectRedis("down", "lobby")
+	bob.expectRedis("up")
 	bob.say("lobby", "B carries on")
 	bob.expectMessage("lobby", "B carries on")
 }

@@ -8,7 +8,10 @@ package main
 //	client: {"type":"join"|"leave","room":"R"}, {"type":"message","room":"R","text":"T"}
 //	server: {"type":"joined"|"left","room":"R"}, {"type":"announcement","text":"T"},
 //	        {"type":"message","room":"R","user":"U","text":"T","ts":<unix ms>,"id":"<unique>","via":"<port>"},
-//	        {"type":"error","error":"<why>"}: the request was refused, the connection stays
+//	        {"type":"error","error":"<why>"}: the request was refused, the connection stays,
+//	        {"type":"redis","state":"down","rooms":["R",...]}: the instance lost its subscription
+//	        to these rooms (and announcements); messages to them may be missing until
+//	        {"type":"redis","state":"up"}: all of them are back (rooms.go)
 
 import (
 	"bytes"
@@ -40,14 +43,16 @@ type request struct {
 
 // event is what the server sends; empty fields are left out.
 type event struct {
-	Type  string `json:"type"`
-	Room  string `json:"room,omitempty"`
-	User  string `json:"user,omitempty"`
-	Text  string `json:"text,omitempty"`
-	TS    int64  `json:"ts,omitempty"`
-	ID    string `json:"id,omitempty"`
-	Via   string `json:"via,omitempty"` // the instance a message came through
-	Error string `json:"error,omitempty"`
+	Type  string   `json:"type"`
+	Room  string   `json:"room,omitempty"`
+	User  string   `json:"user,omitempty"`
+	Text  string   `json:"text,omitempty"`
+	TS    int64    `json:"ts,omitempty"`
+	ID    string   `json:"id,omitempty"`
+	Via   string   `json:"via,omitempty"` // the instance a message came through
+	Error string   `json:"error,omitempty"`
+	State string   `json:"state,omitempty"` // of Redis: "down" or "up" (rooms.go)
+	Rooms []string `json:"rooms,omitempty"` // the rooms that may miss messages while Redis is down
 }
 
 // encode renders e as one line of JSON: json.Marshal escapes newlines.
@@ -127,7 +132,7 @@ func fromRedis(channel, payload string) (event, bool) {
 	name, _ := strings.CutPrefix(channel, roomPrefix)
 	ok := err == nil && ev.Type == "message" && ev.Room == name && validName(ev.User, maxNameLength) &&
 		ev.Text != "" && utf8.RuneCountInString(ev.Text) <= maxTextLength
-	ev.Error = ""
+	ev.Error, ev.State, ev.Rooms = "", "", nil // a message's fields only
 	return ev, ok
 }
 

@@ -4,8 +4,8 @@ package main
 // first read can skip it. With Redis up, connectRedis is redis.NewClient
 // and receive is ps.Receive. When Redis goes away, go-redis reconnects and
 // subscribes again, to every channel, by itself; receive logs the cause
-// once, and marks every room unconfirmed, so that publish refuses messages
-// meanwhile.
+// once, and marks every channel lost (rooms.go), so that publish refuses
+// messages meanwhile, and the clients hear that they may miss some.
 
 import (
 	"cmp"
@@ -67,7 +67,7 @@ func (h *hub) receive() (any, error) {
 			err = errors.New("it has not confirmed our SUBSCRIBE")
 			h.ps.Subscribe(context.Background(), h.wantedChannels()...)
 		default:
-			h.lostSubscription()
+			h.lost(h.allChannels()) // a single Redis: one connection carried them all
 			time.Sleep(500 * time.Millisecond)
 		}
 		if !reported { // once per outage
@@ -92,7 +92,7 @@ func (h *hub) notSent(err error) []byte {
 	if errors.Is(err, errNotSubscribed) || errors.As(err, &opErr) && opErr.Op == "dial" || errors.As(err, &redisErr) {
 		return errorEvent("message not sent: Redis is unavailable, try again in a moment")
 	}
-	if h.lostSubscription() {
+	if h.lost(h.allChannels()) {
 		log.Printf("PUBLISH to Redis %s: %v; refusing messages until it confirms our subscription", h.rdb.Options().Addr, err)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
