@@ -132,8 +132,8 @@ func fromRedis(channel, payload string) (event, bool) {
 	name, _ := strings.CutPrefix(channel, roomPrefix)
 	ok := err == nil && ev.Type == "message" && ev.Room == name && validName(ev.User, maxNameLength) &&
 		ev.Text != "" && utf8.RuneCountInString(ev.Text) <= maxTextLength
-	ev.Error, ev.State, ev.Rooms = "", "", nil // a message's fields only
-	return ev, ok
+	// A message's fields only: what anyone can publish does not speak for the instance.
+	return event{Type: ev.Type, Room: ev.Room, User: ev.User, Text: ev.Text, TS: ev.TS, ID: ev.ID, Via: ev.Via}, ok
 }
 
 // checkAnnouncement says what is wrong with an announcement's text, if
