@@ -310,6 +310,7 @@ type client struct {
 	stopped  chan struct{} // closed once writePump has hung up (shutdown.go waits)
 	name     string
 	rooms    map[string]bool // the rooms it is in, and whether it heard "joined" (h.mu)
+	gap      map[string]bool // the channels it lost with the subscription, until confirmed again (rooms.go, h.mu)
 	mu       sync.Mutex      // the queue: the hub adds to it, the writer takes it
 	queue    []byte          // the next frame: what waits for the writer, one message per line
 }

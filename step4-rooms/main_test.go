@@ -381,13 +381,13 @@ func TestJoinedOnlyOnceTheSubscriptionExists(t *testing.T) {
 
 	// With Redis away, a join waits: the client is not in the room yet.
 	r.stop()
-	waitFor(t, "the instance to notice", func() bool { return !a.hub.isSubscribed() })
+	alice.expectRedis("down", "first")
 	alice.sendJSON(request{Type: "join", Room: "second"})
 	alice.expectError("Redis is unavailable")
 	alice.say("second", "too early")
 	alice.expectError("not in room")
 	r.start(t)
-	alice.expect("joined", "second")
+	alice.expectInAnyOrder(event{Type: "joined", Room: "second"}, redisUp)
 	alice.say("second", "now")
 	alice.expectMessage("second", "now")
 }
@@ -475,6 +475,33 @@ func TestBadInputGetsAnErrorAndTheConnectionStaysUsable(t *testing.T) {
 	c.expectMessage("lobby", "after the limit")
 }
 
+// A frame carries one request: two in one frame get an error, and neither
+// is carried out. (The server's frames may carry several events, one per line.)
+func TestTwoRequestsInOneFrameAreRefused(t *testing.T) {
+	a := startInstanceOn(t, newTestRedis(t))
+	c := connect(t, a, "tester")
+	c.join("lobby")
+	for _, frame := range []string{
+		`{"type":"join","room":"first"}` + "\n" + `{"type":"join","room":"second"}`,
+		`{"type":"message","room":"lobby","text":"one"} {"type":"message","room":"lobby","text":"two"}`,
+		`{"type":"leave","room":"lobby"}[]`,
+		`{"type":"leave","room":"lobby"}` + "\n" + `null`,
+	} {
+		c.send(frame)
+		c.expectError("one request per frame")
+	}
+	c.send(`{"type":"leave","room":"lobby"}}`)
+	c.expectError("invalid JSON")
+	// None of them was carried out: not in the rooms, still in the lobby,
+	// and its next message is the first to arrive there.
+	for _, room := range []string{"first", "second"} {
+		c.say(room, "hello?")
+		c.expectError(fmt.Sprintf("not in room %q", room))
+	}
+	c.send(`{"type":"message","room":"lobby","text":"alone"}` + "\n\t ")
+	c.expectMessage("lobby", "alone")
+}
+
 // The longest message, with every character sent escaped as JSON allows,
 // still fits in a frame.
 func TestTheLongestMessageFitsEvenEscaped(t *testing.T) {
@@ -555,7 +582,9 @@ func TestMalformedPayloadsOnRedisAreNotPassedOn(t *testing.T) {
 	} {
 		rdb.Publish(context.Background(), roomPrefix+"lobby", junk)
 	}
-	rdb.Publish(context.Background(), broadcastChannel, "\xff\xfe")
+	for _, junk := range []string{"\xff\xfe", " \n", strings.Repeat("é", maxTextLength+1)} {
+		rdb.Publish(context.Background(), broadcastChannel, junk)
+	}
 	alice.say("lobby", "real")
 	alice.expectMessage("lobby", "real") // the junk never arrived
 }
@@ -569,7 +598,9 @@ func TestRoomsComeBackAfterARedisOutage(t *testing.T) {
 
 	before := runtime.NumGoroutine()
 	r.stop()
-	waitFor(t, "both instances to notice", func() bool { return !a.hub.isSubscribed() && !b.hub.isSubscribed() })
+	// Both hear that messages to the lobby may be missed from now on.
+	alice.expectRedis("down", "lobby")
+	bob.expectRedis("down", "lobby")
 	alice.say("lobby", "lost")
 	alice.expectError("Redis is unavailable")
 	bob.sendJSON(request{Type: "join", Room: "waiting"}) // answered once Redis is back
@@ -579,10 +610,11 @@ func TestRoomsComeBackAfterARedisOutage(t *testing.T) {
 		t.Errorf("%d goroutines during the outage, %d before it", n, before)
 	}
 
+	// Until now: once Redis has confirmed all they lost, they hear "up".
 	r.start(t)
-	waitFor(t, "both instances to subscribe again", func() bool { return a.hub.isSubscribed() && b.hub.isSubscribed() })
+	alice.expectRedis("up")
+	bob.expectInAnyOrder(event{Type: "joined", Room: "waiting"}, redisUp)
 	r.waitNumsub(t, roomPrefix+"lobby", 2)
-	bob.expect("joined", "waiting")
 	bob.say("lobby", "back")
 	alice.expectMessage("lobby", "back")
 	bob.expectMessage("lobby", "back")
@@ -663,6 +695,8 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	waitFor(t, "both instances to subscribe to the room on the new broker", func() bool {
 		return brokerB.numsub(roomPrefix+"lobby") == 2 && b.hub.roomConfirmed("lobby")
 	})
+	bob.expectRedis("down", "lobby")
+	bob.expectRedis("up")
 	bob.say("lobby", "B carries on")
 	bob.expectMessage("lobby", "B carries on")
 }
@@ -730,6 +764,7 @@ func FuzzParseRequest(f *testing.F) {
 		`{"type":"message","room":"r","text":"` + strings.Repeat("a", 501) + `"}`,
 		`{"type":"join","room":"r","type":"dance"}`,
 		`{"type":7}`, `null`, `[]`, `"join"`, `{`, ``, "\xff",
+		`{"type":"join","room":"a"}` + "\n" + `{"type":"join","room":"b"}`, `{"type":"leave","room":"r"} `,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -1,19 +1,25 @@
 package main
 
-// This file is the wire protocol, one JSON object per line, and the checks
-// on what comes in, which a first read can skip. The user comes from the
-// connection (/ws?name=U), never from a request.
+// This file is the wire protocol and the checks on what comes in, which a
+// first read can skip. A client sends one JSON request per frame; the server
+// may send several events in one frame, one JSON object per line. The user
+// comes from the connection (/ws?name=U), never from a request.
 //
 //	client: {"type":"join"|"leave","room":"R"}, {"type":"message","room":"R","text":"T"}
 //	server: {"type":"joined"|"left","room":"R"}, {"type":"announcement","text":"T"},
 //	        {"type":"message","room":"R","user":"U","text":"T","ts":<unix ms>,"id":"<unique>","via":"<port>"},
-//	        {"type":"error","error":"<why>"}: the request was refused, the connection stays
+//	        {"type":"error","error":"<why>"}: the request was refused, the connection stays,
+//	        {"type":"redis","state":"down","rooms":["R",...]}: the instance lost its subscription
+//	        to these rooms (and announcements); messages to them may be missing until
+//	        {"type":"redis","state":"up"}: all of them are back (rooms.go)
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -37,14 +43,16 @@ type request struct {
 
 // event is what the server sends; empty fields are left out.
 type event struct {
-	Type  string `json:"type"`
-	Room  string `json:"room,omitempty"`
-	User  string `json:"user,omitempty"`
-	Text  string `json:"text,omitempty"`
-	TS    int64  `json:"ts,omitempty"`
-	ID    string `json:"id,omitempty"`
-	Via   string `json:"via,omitempty"` // the instance a message came through
-	Error string `json:"error,omitempty"`
+	Type  string   `json:"type"`
+	Room  string   `json:"room,omitempty"`
+	User  string   `json:"user,omitempty"`
+	Text  string   `json:"text,omitempty"`
+	TS    int64    `json:"ts,omitempty"`
+	ID    string   `json:"id,omitempty"`
+	Via   string   `json:"via,omitempty"` // the instance a message came through
+	Error string   `json:"error,omitempty"`
+	State string   `json:"state,omitempty"` // of Redis: "down" or "up" (rooms.go)
+	Rooms []string `json:"rooms,omitempty"` // the rooms that may miss messages while Redis is down
 }
 
 // encode renders e as one line of JSON: json.Marshal escapes newlines.
@@ -59,7 +67,15 @@ func errorEvent(reason string) []byte { return event{Type: "error", Error: reaso
 // without an error is safe to act on; the error is what the client reads.
 func parseRequest(data []byte) (request, error) {
 	var req request
-	if err := json.Unmarshal(data, &req); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&req); err != nil {
+		return req, errors.New("invalid JSON")
+	}
+	// One request per frame: an error could not say which of several it is about.
+	var another json.RawMessage
+	if err := dec.Decode(&another); err == nil {
+		return req, errors.New("one request per frame")
+	} else if err != io.EOF {
 		return req, errors.New("invalid JSON")
 	}
 	if req.Type != "join" && req.Type != "leave" && req.Type != "message" {
@@ -100,23 +116,38 @@ func validName(s string, max int) bool {
 }
 
 // fromRedis checks what arrived on channel (anyone can PUBLISH), and
-// returns the event to pass on, or false: UTF-8 text on "broadcast" is an
-// announcement; on a room's channel, only a message our instances could
-// have published passes (a browser drops its connection on invalid UTF-8).
+// returns the event to pass on, or false: text on "broadcast" that
+// checkAnnouncement accepts is an announcement; on a room's channel, only a
+// message our instances could have published passes (a browser drops its
+// connection on invalid UTF-8).
 func fromRedis(channel, payload string) (event, bool) {
+	if channel == broadcastChannel {
+		return event{Type: "announcement", Text: payload}, checkAnnouncement(payload) == nil
+	}
 	if !utf8.ValidString(payload) {
 		return event{}, false
-	}
-	if channel == broadcastChannel {
-		return event{Type: "announcement", Text: payload}, strings.TrimSpace(payload) != ""
 	}
 	var ev event
 	err := json.Unmarshal([]byte(payload), &ev)
 	name, _ := strings.CutPrefix(channel, roomPrefix)
 	ok := err == nil && ev.Type == "message" && ev.Room == name && validName(ev.User, maxNameLength) &&
 		ev.Text != "" && utf8.RuneCountInString(ev.Text) <= maxTextLength
-	ev.Error = ""
-	return ev, ok
+	// A message's fields only: what anyone can publish does not speak for the instance.
+	return event{Type: ev.Type, Room: ev.Room, User: ev.User, Text: ev.Text, TS: ev.TS, ID: ev.ID, Via: ev.Via}, ok
+}
+
+// checkAnnouncement says what is wrong with an announcement's text, if
+// anything: the instances drop it then, and announce refuses to send it.
+func checkAnnouncement(text string) error {
+	switch {
+	case !utf8.ValidString(text):
+		return errors.New("text must be UTF-8")
+	case strings.TrimSpace(text) == "":
+		return errors.New("empty text")
+	case utf8.RuneCountInString(text) > maxTextLength:
+		return fmt.Errorf("text longer than %d characters", maxTextLength)
+	}
+	return nil
 }
 
 // Message IDs are unique across instances: a random prefix per process,

@@ -12,8 +12,9 @@ import (
 // makes Redis fail the ways it fails for real, without touching a Redis
 // that other tests share: cut (every connection closed, new ones
 // refused), freeze (every command held, unread, as by a hung Redis, until
-// thawed), and loseNextAnswer (the next PUBLISH reaches Redis, and its
-// answer is lost with the connection).
+// thawed), stall (what Redis sends held, unread, as by a client that has
+// stopped reading, until released), and loseNextAnswer (the next PUBLISH
+// reaches Redis, and its answer is lost with the connection).
 type proxy struct {
 	l      net.Listener
 	target string
@@ -21,6 +22,7 @@ type proxy struct {
 	mu       sync.Mutex
 	down     bool
 	thawed   chan struct{} // closed while not frozen
+	flowing  chan struct{} // closed while not stalled
 	loseNext bool
 	conns    []net.Conn
 }
@@ -30,11 +32,13 @@ func newProxy(t testing.TB, target string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{l: l, target: target, thawed: make(chan struct{})}
+	p := &proxy{l: l, target: target, thawed: make(chan struct{}), flowing: make(chan struct{})}
 	close(p.thawed)
+	close(p.flowing)
 	t.Cleanup(func() {
 		l.Close()
 		p.freeze(false)
+		p.stall(false)
 		p.cut(true)
 	})
 	go p.serve()
@@ -67,12 +71,19 @@ func (p *proxy) serve() {
 }
 
 // pipe copies from src to dst, holding the commands it reads while the proxy
-// is frozen, and dropping the connection instead of an answer that is lost.
+// is frozen, reading nothing from Redis while it is stalled, and dropping
+// the connection instead of an answer that is lost.
 func (p *proxy) pipe(dst, src net.Conn, toRedis bool, lose *atomic.Bool) {
 	defer dst.Close()
 	defer src.Close()
 	buf := make([]byte, 64<<10)
 	for {
+		if !toRedis {
+			p.mu.Lock()
+			flowing := p.flowing
+			p.mu.Unlock()
+			<-flowing
+		}
 		n, err := src.Read(buf)
 		if err != nil {
 			return
@@ -123,6 +134,25 @@ func (p *proxy) freeze(on bool) {
 	default:
 		if !on {
 			close(p.thawed)
+		}
+	}
+}
+
+// stall(true) stops reading what Redis sends, until stall(false), as a
+// client does that has stopped reading: what Redis sends waits in its
+// output buffer for the client, which Redis limits. (A read already under
+// way still passes on what it gets.)
+func (p *proxy) stall(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.flowing:
+		if on {
+			p.flowing = make(chan struct{})
+		}
+	default:
+		if !on {
+			close(p.flowing)
 		}
 	}
 }

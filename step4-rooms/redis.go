@@ -4,8 +4,8 @@ package main
 // first read can skip it. With Redis up, connectRedis is redis.NewClient
 // and receive is ps.Receive. When Redis goes away, go-redis reconnects and
 // subscribes again, to every channel, by itself; receive logs the cause
-// once, and marks every room unconfirmed, so that publish refuses messages
-// meanwhile.
+// once, and marks every channel lost (rooms.go), so that publish refuses
+// messages meanwhile, and the clients hear that they may miss some.
 
 import (
 	"cmp"
@@ -15,7 +15,6 @@ import (
 	"io"
 	"log"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -68,7 +67,7 @@ func (h *hub) receive() (any, error) {
 			err = errors.New("it has not confirmed our SUBSCRIBE")
 			h.ps.Subscribe(context.Background(), h.wantedChannels()...)
 		default:
-			h.lostSubscription()
+			h.lost(h.allChannels()) // a single Redis: one connection carried them all
 			time.Sleep(500 * time.Millisecond)
 		}
 		if !reported { // once per outage
@@ -93,7 +92,7 @@ func (h *hub) notSent(err error) []byte {
 	if errors.Is(err, errNotSubscribed) || errors.As(err, &opErr) && opErr.Op == "dial" || errors.As(err, &redisErr) {
 		return errorEvent("message not sent: Redis is unavailable, try again in a moment")
 	}
-	if h.lostSubscription() {
+	if h.lost(h.allChannels()) {
 		log.Printf("PUBLISH to Redis %s: %v; refusing messages until it confirms our subscription", h.rdb.Options().Addr, err)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -106,10 +105,22 @@ func (h *hub) notSent(err error) []byte {
 // down; receive says it once.
 func init() { logging.Disable() }
 
-// announce is `go run ./step4-rooms announce TEXT`, for laptops without redis-cli.
+const announceUsage = `usage: step4-rooms announce "TEXT"`
+
+// announce is `go run ./step4-rooms announce TEXT`, for laptops without
+// redis-cli. It refuses a text that the instances would drop (protocol.go).
 func announce(redisURL string, args []string, out, errOut io.Writer) int {
-	if len(args) != 1 || strings.TrimSpace(args[0]) == "" {
-		fmt.Fprintln(errOut, `usage: step4-rooms announce "TEXT"`)
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprintf(out, "%s\nsends TEXT (UTF-8, not blank, at most %d characters) to every tab on every instance,\n"+
+			"through the Redis that REDIS_URL names (default %s)\n", announceUsage, maxTextLength, defaultRedisAddr)
+		return 0
+	}
+	if len(args) != 1 {
+		fmt.Fprintln(errOut, announceUsage)
+		return 2
+	}
+	if err := checkAnnouncement(args[0]); err != nil {
+		fmt.Fprintf(errOut, "step4-rooms announce: %v\n%s\n", err, announceUsage)
 		return 2
 	}
 	log.SetOutput(io.Discard) // no "using Redis at": what happened is said below

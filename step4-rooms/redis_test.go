@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"log"
 	"net"
 	"net/http"
@@ -37,6 +39,9 @@ func TestAHungRedisIsReportedWithinPublishTimeout(t *testing.T) {
 	p.freeze(true)
 	start := time.Now()
 	alice.say("lobby", "in the hang")
+	// Redis may not be sending the room's messages either: alice hears
+	// that they may be missed, until it confirms the subscription again.
+	alice.expectRedis("down", "lobby")
 	alice.expectError(notConfirmedError)
 	if took := time.Since(start); took > publishTimeout+promptly {
 		t.Errorf("the error came after %v, want publishTimeout (%v)", took, publishTimeout)
@@ -49,10 +54,10 @@ func TestAHungRedisIsReportedWithinPublishTimeout(t *testing.T) {
 	}
 
 	// Redis resumes: the first message was carried out after all, as the
-	// error said it might be, and the chat goes on.
+	// error said it might be; Redis confirms the subscription again, and
+	// the chat goes on.
 	p.freeze(false)
-	alice.expectMessage("lobby", "in the hang")
-	waitFor(t, "the room to be confirmed again", func() bool { return a.hub.roomConfirmed("lobby") })
+	alice.expectInAnyOrder(event{Type: "message", Room: "lobby", Text: "in the hang"}, redisUp)
 	alice.say("lobby", "after")
 	alice.expectMessage("lobby", "after")
 }
@@ -257,10 +262,49 @@ func TestAnnounceReachesEveryTab(t *testing.T) {
 	if code := announce("redis://"+closed, []string{"anyone?"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "connection refused") {
 		t.Errorf("announce with no Redis exited with %d, saying %q; want 1 and why", code, errOut.String())
 	}
-	for _, args := range [][]string{nil, {" "}, {"two", "words"}} {
+	for _, args := range [][]string{nil, {"two", "words"}} {
 		errOut.Reset()
 		if code := announce(r.url, args, &out, &errOut); code != 2 || errOut.String() != "usage: step4-rooms announce \"TEXT\"\n" {
 			t.Errorf("announce %q exited with %d, saying %q; want 2 and the usage", args, code, errOut.String())
 		}
+	}
+}
+
+// announce refuses, before it publishes anything, a text that the instances
+// would drop (fromRedis): invalid UTF-8, blank, or too long. -h and --help
+// print the usage and publish nothing either.
+func TestAnnounceRefusesWhatNobodyWouldGet(t *testing.T) {
+	r := newTestRedis(t)
+	ps := r.client(t).Subscribe(context.Background(), broadcastChannel)
+	t.Cleanup(func() { ps.Close() })
+	if _, err := ps.Receive(context.Background()); err != nil { // the confirmation
+		t.Fatal(err)
+	}
+	w := log.Writer()
+	t.Cleanup(func() { log.SetOutput(w) }) // announce silences the log
+	for _, tc := range []struct{ text, why string }{
+		{"bad\xff", "step4-rooms announce: text must be UTF-8"},
+		{" \t\n", "step4-rooms announce: empty text"},
+		{strings.Repeat("é", maxTextLength+1), fmt.Sprintf("step4-rooms announce: text longer than %d characters", maxTextLength)},
+	} {
+		var out, errOut bytes.Buffer
+		code := announce(r.url, []string{tc.text}, &out, &errOut)
+		if want := tc.why + "\n" + announceUsage + "\n"; code != 2 || out.Len() > 0 || errOut.String() != want {
+			t.Errorf("announce %q exited with %d, saying %q %q; want 2 and %q", tc.text, code, out.String(), errOut.String(), want)
+		}
+	}
+	for _, help := range []string{"-h", "--help"} {
+		var out, errOut bytes.Buffer
+		code := announce(r.url, []string{help}, &out, &errOut)
+		if code != 0 || !strings.HasPrefix(out.String(), announceUsage+"\n") || errOut.Len() > 0 {
+			t.Errorf("announce %s exited with %d, saying %q %q; want 0 and the usage on stdout", help, code, out.String(), errOut.String())
+		}
+	}
+	// Nothing was published: the first thing on the channel is this marker.
+	r.client(t).Publish(context.Background(), broadcastChannel, "marker")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if msg, err := ps.ReceiveMessage(ctx); err != nil || msg.Payload != "marker" {
+		t.Errorf("on %s: got %v, %v; want nothing before the marker", broadcastChannel, msg, err)
 	}
 }

@@ -2,8 +2,9 @@ package main
 
 // This file is the bookkeeping that makes main.go's story (the first member
 // in subscribes, the last one out unsubscribes) hold when joins and leaves
-// overlap; a first read can skip it. Redis answers in the order the hub
-// decided (subMu), and only the answer to the latest command counts (pending).
+// overlap, and when the subscription breaks; a first read can skip it.
+// Redis answers in the order the hub decided (subMu), and only the answer
+// to the latest command counts (pending).
 
 import (
 	"context"
@@ -49,6 +50,7 @@ func (h *hub) leaveAll(c *client) {
 // leaveLocked takes c out of the room and reports if it was the last one (h.mu held).
 func (h *hub) leaveLocked(c *client, name string) (last bool) {
 	delete(c.rooms, name)
+	h.closeGap(c, roomPrefix+name) // what it misses there is no longer its concern
 	r := h.rooms[name]
 	delete(r.members, c)
 	if len(r.members) > 0 {
@@ -81,6 +83,9 @@ func (h *hub) answered(s *redis.Subscription) {
 	if s.Channel == broadcastChannel {
 		if !h.subscribed {
 			log.Printf("subscribed to Redis channel %q: Redis confirmed", s.Channel)
+			for c := range h.clients {
+				h.closeGap(c, s.Channel)
+			}
 		}
 		h.subscribed = true
 		return
@@ -97,20 +102,84 @@ func (h *hub) answered(s *redis.Subscription) {
 			c.rooms[name] = true
 			h.queue(c, joined)
 		}
+		h.closeGap(c, s.Channel)
 	}
 }
 
-// lostSubscription marks every room unconfirmed, and reports whether the subscription was.
-func (h *hub) lostSubscription() bool {
+// lost handles channels that Redis no longer sends us, their connection
+// broken: on a single Redis, all of them. Pub/Sub delivers at most once:
+// what is published meanwhile never reaches us, and we cannot know what we
+// missed, only when. So until Redis confirms a channel again, its room
+// refuses messages; and each client that was hearing one hears "down",
+// with the rooms concerned, then "up" once all it lost is back (closeGap):
+// messages in between may be missing. lost reports whether any of the
+// channels was confirmed until now.
+func (h *hub) lost(channels []string) (was bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	clear(h.pending)
-	for _, r := range h.rooms {
-		r.confirmed = false
+	down := make(map[*client][]string) // the clients that have just lost something, and their rooms
+	for _, channel := range channels {
+		delete(h.pending, channel) // the answers are lost with the connection
+		if channel == broadcastChannel {
+			if h.subscribed {
+				h.subscribed, was = false, true
+				for c := range h.clients {
+					openGap(c, channel)
+					down[c] = down[c] // told, even with no room
+				}
+			}
+			continue
+		}
+		name, _ := strings.CutPrefix(channel, roomPrefix)
+		if r := h.rooms[name]; r != nil && r.confirmed {
+			r.confirmed, was = false, true
+			for c := range r.members {
+				if c.rooms[name] { // one still waiting for "joined" misses nothing
+					openGap(c, channel)
+					down[c] = append(down[c], name)
+				}
+			}
+		}
 	}
-	was := h.subscribed
-	h.subscribed = false
+	for c, rooms := range down {
+		slices.Sort(rooms)
+		h.queue(c, event{Type: "redis", State: "down", Rooms: rooms}.encode())
+	}
 	return was
+}
+
+// openGap notes that c lost channel. The caller holds h.mu.
+func openGap(c *client, channel string) {
+	if c.gap == nil {
+		c.gap = make(map[string]bool)
+	}
+	c.gap[channel] = true
+}
+
+// closeGap notes that channel is no concern of c's any more, and tells c
+// "up" if it was the last it had lost. The caller holds h.mu.
+func (h *hub) closeGap(c *client, channel string) {
+	if !c.gap[channel] {
+		return
+	}
+	if delete(c.gap, channel); len(c.gap) == 0 {
+		c.gap = nil // an idle client costs nothing more
+		h.queue(c, event{Type: "redis", State: "up"}.encode())
+	}
+}
+
+// allChannels is every channel on the subscription, or on its way on or
+// off: on a single Redis, all that a broken connection takes with it.
+func (h *hub) allChannels() []string {
+	channels := h.wantedChannels()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for channel, n := range h.pending {
+		if n > 0 && !slices.Contains(channels, channel) {
+			channels = append(channels, channel)
+		}
+	}
+	return channels
 }
 
 // wantedChannels is every channel this instance needs: broadcast and its rooms.

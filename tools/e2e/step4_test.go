@@ -150,6 +150,45 @@ func TestStep4RoomsAcrossInstances(t *testing.T) {
 			t.Errorf("tab %s: error line %q, want none", tb.name, got)
 		}
 	}
+
+	// Redis stops: both servers lose their subscription, and each tab says
+	// which of its rooms may miss messages. When Redis is back, each of
+	// those rooms shows a notice, styled apart from chat, with the times in
+	// between, and the status is as before.
+	redis.Close()
+	alice.waitStatus("Connected as alice · Redis down: messages to blue, green, red may be missing until it is back")
+	bob.waitStatus("Connected as bob · Redis down: messages to green, red may be missing until it is back")
+	if err := redis.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	for tb, rooms := range map[*tab][]string{alice: {"blue", "green", "red"}, bob: {"green", "red"}} {
+		tb.waitConnected(tb.name, false)
+		for _, room := range rooms {
+			tb.checkGapNotice(room)
+		}
+	}
+}
+
+// gapNotice is what the page says in a room once Redis is back.
+var gapNotice = regexp.MustCompile(`^Redis was down: messages sent between \d\d:\d\d:\d\d and \d\d:\d\d:\d\d may be missing\.$`)
+
+// checkGapNotice fails the test unless room's last line is a notice (an
+// li.notice, not a message) that says between which times messages may
+// be missing.
+func (tb *tab) checkGapNotice(room string) {
+	tb.t.Helper()
+	var got struct {
+		Notice bool
+		Text   string
+	}
+	tb.call("reading the last line in "+room, withFindRoom(`(room) => {
+		const last = findRoom("#messages ul", room).lastElementChild;
+		return { Notice: last.matches("li.notice") && last.children.length === 0, Text: last.textContent };
+	}`), &got, room)
+	if !got.Notice || !gapNotice.MatchString(got.Text) {
+		tb.t.Errorf("tab %s: the last line in %s is %q (a notice: %v); want a notice %q",
+			tb.name, room, got.Text, got.Notice, gapNotice)
+	}
 }
 
 // roomMessage is one message as step 4's page shows it.
