@@ -214,6 +214,7 @@ func chatBehind(t *testing.T, chromium string, front *balancer, instances []*ser
 		window.__statuses.some((s) => s.startsWith("Disconnected (server shutting down)")) &&
 		document.querySelector("#status").textContent === "Connected as bob"`)
 	bob.waitJoined(room)
+	bob.checkNotice(room, reconnectNotice)
 	bobNow := instanceOf(bob)
 	if bobNow == bobOn {
 		t.Fatalf("bob's page reconnected to %s, which is shut down", bobOn.name)

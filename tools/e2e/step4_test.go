@@ -133,6 +133,9 @@ func TestStep4RoomsAcrossInstances(t *testing.T) {
 	bob.waitConnected("bob", true)
 	bob.waitJoined("green", "red")
 	reconnected()
+	// Step 4 keeps no history: his page says messages may be missing.
+	bob.checkNotice("green", reconnectNotice)
+	bob.checkNotice("red", reconnectNotice)
 	waitChannelSubscribers(t, redis, "room:green", 2)
 	waitChannelSubscribers(t, redis, "room:red", 2)
 
@@ -164,7 +167,7 @@ func TestStep4RoomsAcrossInstances(t *testing.T) {
 	for tb, rooms := range map[*tab][]string{alice: {"blue", "green", "red"}, bob: {"green", "red"}} {
 		tb.waitConnected(tb.name, false)
 		for _, room := range rooms {
-			tb.checkGapNotice(room)
+			tb.checkNotice(room, gapNotice)
 		}
 	}
 }
@@ -172,10 +175,13 @@ func TestStep4RoomsAcrossInstances(t *testing.T) {
 // gapNotice is what the page says in a room once Redis is back.
 var gapNotice = regexp.MustCompile(`^Redis was down: messages sent between \d\d:\d\d:\d\d and \d\d:\d\d:\d\d may be missing\.$`)
 
-// checkGapNotice fails the test unless room's last line is a notice (an
-// li.notice, not a message) that says between which times messages may
-// be missing.
-func (tb *tab) checkGapNotice(room string) {
+// reconnectNotice is what the page says in a room it has joined again
+// after its connection was lost, unless the server recovered what it missed.
+var reconnectNotice = regexp.MustCompile(`^Reconnected: messages sent between \d\d:\d\d:\d\d and \d\d:\d\d:\d\d may be missing\.$`)
+
+// checkNotice fails the test unless room's last line is a notice (an
+// li.notice, not a message) that want matches.
+func (tb *tab) checkNotice(room string, want *regexp.Regexp) {
 	tb.t.Helper()
 	var got struct {
 		Notice bool
@@ -185,9 +191,9 @@ func (tb *tab) checkGapNotice(room string) {
 		const last = findRoom("#messages ul", room).lastElementChild;
 		return { Notice: last.matches("li.notice") && last.children.length === 0, Text: last.textContent };
 	}`), &got, room)
-	if !got.Notice || !gapNotice.MatchString(got.Text) {
+	if !got.Notice || !want.MatchString(got.Text) {
 		tb.t.Errorf("tab %s: the last line in %s is %q (a notice: %v); want a notice %q",
-			tb.name, room, got.Text, got.Notice, gapNotice)
+			tb.name, room, got.Text, got.Notice, want)
 	}
 }
 
@@ -320,7 +326,7 @@ func (tb *tab) waitRoomMessages(room string, want []roomMessage) {
 	tb.t.Helper()
 	err := tb.try(waitTimeout, poll(withFindRoom(`(room, n) => {
 		const list = findRoom("#messages ul", room);
-		return list && list.children.length >= n;
+		return list && list.querySelectorAll("li:not(.notice)").length >= n;
 	}`), room, len(want)))
 	got := tb.roomMessages(room)
 	if err != nil {
@@ -338,7 +344,7 @@ func (tb *tab) roomMessages(room string) []roomMessage {
 	var got []roomMessage
 	tb.call("reading the messages in "+room, withFindRoom(`(room) => {
 		const list = findRoom("#messages ul", room);
-		return list ? Array.from(list.children, (li) => ({
+		return list ? Array.from(list.querySelectorAll("li:not(.notice)"), (li) => ({
 			user: li.querySelector("span.user")?.textContent ?? "",
 			text: Array.from(li.childNodes).filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.textContent).join(""),
 		})) : [];
@@ -415,7 +421,7 @@ func (tb *tab) roomVias(room string) []string {
 	var got []string
 	tb.call("reading the instances in "+room, withFindRoom(`(room) => {
 		const list = findRoom("#messages ul", room);
-		return list ? Array.from(list.children, (li) => li.querySelector("span.via")?.textContent ?? "") : [];
+		return list ? Array.from(list.querySelectorAll("li:not(.notice)"), (li) => li.querySelector("span.via")?.textContent ?? "") : [];
 	}`), &got, room)
 	return got
 }
