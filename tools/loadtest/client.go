@@ -28,6 +28,7 @@ type client struct {
 	url  string // the server it is connected to
 	conn *websocket.Conn
 	run  *run
+	room int // the room it joins (rooms.go); 0 with the text protocol
 
 	// Read by other goroutines (progress, the drain wait) while readLoop runs.
 	received atomic.Int64 // distinct deliveries of this run's messages
@@ -41,6 +42,7 @@ type client struct {
 	latency      *histogram // allocated at the first delivery
 	lastAt       int64      // unix nanoseconds of the last delivery
 	notOurs      int64      // lines that were not this run's payloads
+	wrongRoom    int64      // this run's messages sent to another room than ours
 	frames       int64      // frames received
 	buf          []byte     // frame buffer, reused
 	joinAnswered bool       // rooms: joined or refused has been closed
@@ -54,10 +56,10 @@ type client struct {
 	joinRefusal []byte
 }
 
-func newClient(r *run, url string, conn *websocket.Conn) *client {
+func newClient(r *run, url string, conn *websocket.Conn, room int) *client {
 	conn.SetReadLimit(maxFrameSize)
 	return &client{
-		url: url, conn: conn, run: r,
+		url: url, conn: conn, run: r, room: room,
 		readerDone: make(chan struct{}),
 		joined:     make(chan struct{}),
 		refused:    make(chan struct{}),
@@ -128,7 +130,7 @@ func (c *client) handleFrame(frame []byte, now int64) {
 	}
 	if got > 0 {
 		c.lastAt = now
-		if c.received.Add(got) >= c.run.target.Load() {
+		if c.received.Add(got) >= c.run.target[c.room].Load() {
 			c.run.settle(c)
 		}
 	}
@@ -172,11 +174,15 @@ func (c *client) handleLine(line []byte, now int64) lineResult {
 	case kind == probe:
 		if !c.probed.Load() {
 			c.probed.Store(true)
-			r.probeArrived()
+			r.probeArrived(c)
 		}
 		return lineOther
 	case kind != counted || sender >= r.cfg.senders || seq >= r.maxSeq:
 		c.notOurs++
+		return lineOther
+	case r.senderRoom[sender] != c.room:
+		// A server that mixes up rooms: not a delivery, and it must show.
+		c.wrongRoom++
 		return lineOther
 	}
 

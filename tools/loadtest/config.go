@@ -35,7 +35,8 @@ type config struct {
 	drain          time.Duration // how long to wait for stragglers after sending stops
 	connectTimeout time.Duration // bound for the whole setup: dial, join, first message through
 	protocol       string        // protocolText or protocolRooms
-	room           string        // the room every client joins (rooms protocol)
+	room           string        // the room every client joins, or the rooms' name before "-<n>" (rooms protocol)
+	rooms          int           // how many rooms the clients are spread over (rooms protocol; see rooms.go)
 	jsonOutput     bool          // print the summary as one JSON object
 	quiet          bool          // no progress lines on stderr
 }
@@ -70,7 +71,8 @@ func parseConfig(args []string, errOut io.Writer) (config, error) {
 	fs.DurationVar(&cfg.drain, "drain", 2*time.Second, "after sending, the longest wait for deliveries still on their way")
 	fs.DurationVar(&cfg.connectTimeout, "connect-timeout", 30*time.Second, "bound for connecting every client (and, with senders, for a first message to reach them all)")
 	fs.StringVar(&cfg.protocol, "protocol", protocolText, "wire protocol: text (steps 2 and 3) or rooms (step 4, JSON)")
-	fs.StringVar(&cfg.room, "room", "load", "room every client joins (-protocol rooms)")
+	fs.StringVar(&cfg.room, "room", "load", "room every client joins (-protocol rooms); with -rooms above 1, rooms are named `name`-0, name-1, ...")
+	fs.IntVar(&cfg.rooms, "rooms", 1, "spread the clients over this many rooms (-protocol rooms): a message goes to the members of its sender's room")
 	fs.BoolVar(&cfg.jsonOutput, "json", false, "print the summary as one JSON object")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "no progress lines on stderr")
 	if err := fs.Parse(args); err != nil {
@@ -123,8 +125,15 @@ func (c *config) validate() error {
 		return errors.New("-connect-timeout must be above 0")
 	case c.protocol != protocolText && c.protocol != protocolRooms:
 		return fmt.Errorf("-protocol must be %q or %q", protocolText, protocolRooms)
-	case c.protocol == protocolRooms && !roomPattern.MatchString(c.room):
-		return errors.New("-room must be 1 to 64 letters, digits, '_' or '-'")
+	case c.rooms < 1:
+		return errors.New("-rooms must be at least 1")
+	case c.rooms > 1 && c.protocol != protocolRooms:
+		return errors.New("-rooms needs -protocol rooms (steps 2 and 3 have one chat)")
+	case c.rooms > c.clients:
+		return fmt.Errorf("-rooms must be at most -clients (%d): every room needs a member", c.clients)
+	case c.protocol == protocolRooms && !roomPattern.MatchString(c.roomName(c.rooms-1)):
+		// The longest name is the last room's.
+		return fmt.Errorf("-room: %q must be 1 to 64 letters, digits, '_' or '-'", c.roomName(c.rooms-1))
 	}
 	if c.senders > 0 {
 		// A sender's interval below a microsecond is beyond what a timer

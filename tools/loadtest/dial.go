@@ -62,10 +62,11 @@ func (r *run) connectAll(ctx context.Context) {
 	wg.Wait()
 }
 
-// connect opens client i's connection to its server (round-robin) and, with
-// the rooms protocol, joins the room.
+// connect opens client i's connection to its server and, with the rooms
+// protocol, joins its room (rooms.go says which).
 func (r *run) connect(ctx context.Context, i int) (*client, error) {
-	server := r.cfg.servers[i%len(r.cfg.servers)]
+	server := r.cfg.servers[r.cfg.serverOf(i)] // rooms.go
+	room := r.cfg.roomOf(i)
 	target := server
 	if r.cfg.protocol == protocolRooms {
 		target = withName(server, "lt"+strconv.Itoa(i))
@@ -76,7 +77,7 @@ func (r *run) connect(ctx context.Context, i int) (*client, error) {
 	if err != nil {
 		return nil, dialError(server, resp, err)
 	}
-	c := newClient(r, server, conn)
+	c := newClient(r, server, conn, room)
 	go c.readLoop()
 	if r.cfg.protocol == protocolRooms {
 		if err := c.join(ctx); err != nil {
@@ -103,7 +104,7 @@ func withName(server, name string) string {
 
 // join sends step 4's join request and waits for the server's answer.
 func (c *client) join(ctx context.Context) error {
-	room := c.run.cfg.room
+	room := c.run.cfg.roomName(c.room)
 	if deadline, ok := ctx.Deadline(); ok {
 		c.conn.SetWriteDeadline(deadline)
 	}
@@ -127,7 +128,7 @@ func (c *client) join(ctx context.Context) error {
 // joinRefusedError reports the server's answer to a join it refused. Call
 // it only after c.refused is closed (or from the reader itself).
 func joinRefusedError(c *client) error {
-	return fmt.Errorf("%s refused to join room %q: %s", c.url, c.run.cfg.room, c.joinRefusal)
+	return fmt.Errorf("%s refused to join room %q: %s", c.url, c.run.cfg.roomName(c.room), c.joinRefusal)
 }
 
 // dialError turns a failed dial into one line that says what went wrong.

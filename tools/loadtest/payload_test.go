@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"testing"
+	"time"
 )
 
 func TestPayloadRoundTrip(t *testing.T) {
@@ -71,8 +73,7 @@ func TestMessageText(t *testing.T) {
 // What the text protocol makes of each kind of line: step 2 sends the
 // payload as is, step 3 a JSON object per line.
 func TestTextLines(t *testing.T) {
-	r := &run{cfg: config{senders: 4, protocol: protocolText}, prefix: runPrefix("a"), maxSeq: 64}
-	r.target.Store(1 << 62)
+	r := lineRun(config{senders: 4, protocol: protocolText}, "a", 64)
 	for _, tc := range []struct {
 		line   string
 		result lineResult
@@ -100,13 +101,35 @@ func TestTextLines(t *testing.T) {
 	}
 }
 
+// lineRun is a run to feed lines to a client by hand: cfg needs senders and
+// protocol; one client and one room unless cfg says otherwise.
+func lineRun(cfg config, runID string, maxSeq int64) *run {
+	cfg.clients = max(cfg.clients, 1)
+	cfg.rooms = max(cfg.rooms, 1)
+	cfg.rate, cfg.duration = 1, time.Second // for newRun; maxSeq is set below
+	r := newRun(cfg, io.Discard)
+	r.prefix, r.maxSeq = runPrefix(runID), maxSeq
+	return r
+}
+
+// With several rooms, a client counts the messages of its own room's
+// senders; another room's message is counted apart, never as received.
+func TestWrongRoom(t *testing.T) {
+	// Senders 0 and 2 are in room 0, senders 1 and 3 in room 1 (rooms.go).
+	r := lineRun(config{senders: 4, clients: 4, rooms: 2, protocol: protocolRooms, room: "load"}, "a", 64)
+	c := &client{run: r, room: 1, joinAnswered: true}
+	c.handleFrame([]byte(`{"type":"message","room":"load-1","text":"lt a 1 0 3"}`+"\n"+
+		`{"type":"message","room":"load-1","text":"lt a 3 0 3"}`+"\n"+
+		`{"type":"message","room":"load-0","text":"lt a 2 0 3"}`), 5)
+	if c.received.Load() != 2 || c.wrongRoom != 1 || c.notOurs != 0 {
+		t.Errorf("received %d, wrong room %d, other %d; want 2, 1, 0", c.received.Load(), c.wrongRoom, c.notOurs)
+	}
+}
+
 // A step 3 frame: the Redis state first, then messages, a notice and a
 // probe, one per line.
 func TestStep3Frame(t *testing.T) {
-	r := &run{cfg: config{senders: 4, protocol: protocolText}, prefix: runPrefix("a"), maxSeq: 64}
-	r.target.Store(1 << 62)
-	r.allProbed = make(chan struct{})
-	r.cfg.clients = 1
+	r := lineRun(config{senders: 4, protocol: protocolText}, "a", 64)
 	c := &client{run: r}
 	frame := []byte(`{"redis":"up"}` + "\n" +
 		`{"text":"lt a 1 2 3","via":"3460"}` + "\n" +
@@ -147,8 +170,7 @@ func TestHandleFrameAllocates0(t *testing.T) {
 		{protocolText, `{"redis":"up"}` + "\n" + `{"text":"lt a 1 2 3","via":"3460"}` + "\n" + `{"notice":"hi"}` + "\n" + `{"text":"hi","via":"3460"}`},
 		{protocolRooms, `{"type":"message","room":"load","user":"lt1","text":"lt a 1 2 3","ts":1,"id":"x","via":"3460"}` + "\n" + `{"type":"announcement","room":"load","text":"lt1 joined"}`},
 	} {
-		r := &run{cfg: config{senders: 4, protocol: tc.proto}, prefix: runPrefix("a"), maxSeq: 64}
-		r.target.Store(1 << 62)
+		r := lineRun(config{senders: 4, protocol: tc.proto, room: "load"}, "a", 64)
 		c := &client{run: r, joinAnswered: true}
 		frame := []byte(tc.frame)
 		c.handleFrame(frame, 10)
@@ -191,8 +213,7 @@ func BenchmarkHandleFrame(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			cfg := config{senders: 20, protocol: tc.proto, room: "load"}
-			r := &run{cfg: cfg, prefix: runPrefix("abcd1234"), maxSeq: 1 << 20}
-			r.target.Store(1 << 62)
+			r := lineRun(cfg, "abcd1234", 1<<20)
 			c := &client{run: r}
 			// A frame of 16 messages, as a batching server sends under load.
 			var frame []byte

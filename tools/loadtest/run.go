@@ -59,16 +59,22 @@ type run struct {
 	setupErr    error
 	cancelSetup context.CancelFunc
 
-	probed    atomic.Int64 // clients that received a probe
-	allProbed chan struct{}
+	// Rooms (rooms.go): with the text protocol, or -rooms 1, there is one.
+	roomSizes  []int64 // members of each room
+	senderRoom []int   // the room of each sender
+
+	probed     atomic.Int64   // clients that received a probe
+	roomProbed []atomic.Int64 // the same, per room
+	allProbed  chan struct{}
 
 	sent      atomic.Int64
-	sendStart time.Time // set before the senders start
+	sentTo    []atomic.Int64 // messages sent, per room
+	sendStart time.Time      // set before the senders start
 
-	// The drain ends when every client is settled: it has received target
-	// messages, or it lost its connection. target stays at MaxInt64 while
-	// the senders run, since nobody knows the total yet.
-	target     atomic.Int64
+	// The drain ends when every client is settled: it has received its
+	// room's target messages, or it lost its connection. The targets stay
+	// at MaxInt64 while the senders run, since nobody knows the totals yet.
+	target     []atomic.Int64 // per room
 	settled    atomic.Int64
 	allSettled chan struct{}
 
@@ -84,7 +90,12 @@ func newRun(cfg config, log io.Writer) *run {
 		cfg:        cfg,
 		log:        log,
 		prefix:     runPrefix(newRunID()),
+		roomSizes:  cfg.roomSizes(),
+		senderRoom: make([]int, cfg.senders),
+		roomProbed: make([]atomic.Int64, cfg.rooms),
 		allProbed:  make(chan struct{}),
+		sentTo:     make([]atomic.Int64, cfg.rooms),
+		target:     make([]atomic.Int64, cfg.rooms),
 		allSettled: make(chan struct{}),
 		reasons:    make(map[string]int),
 		dialer: websocket.Dialer{
@@ -99,7 +110,12 @@ func newRun(cfg config, log io.Writer) *run {
 		// for rounding.
 		r.maxSeq = int64(cfg.duration/cfg.interval()) + 2
 	}
-	r.target.Store(math.MaxInt64)
+	for k := range r.senderRoom {
+		r.senderRoom[k] = cfg.roomOf(k) // sender k is client k
+	}
+	for i := range r.target {
+		r.target[i].Store(math.MaxInt64)
+	}
 	return r
 }
 
@@ -118,8 +134,12 @@ func execute(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 		r.hangUp()
 		return nil, err
 	}
-	fmt.Fprintf(log, "loadtest: connected %d clients to %d server(s) in %.1fs\n",
-		cfg.clients, len(cfg.servers), time.Since(start).Seconds())
+	inRooms := ""
+	if cfg.rooms > 1 {
+		inRooms = fmt.Sprintf(" in %d rooms", cfg.rooms)
+	}
+	fmt.Fprintf(log, "loadtest: connected %d clients%s to %d server(s) in %.1fs\n",
+		cfg.clients, inRooms, len(cfg.servers), time.Since(start).Seconds())
 
 	var s *summary
 	if cfg.senders == 0 {
@@ -134,6 +154,8 @@ func execute(ctx context.Context, cfg config, log io.Writer) (*summary, error) {
 
 // setup connects every client and, if there will be senders, waits until a
 // probe message has reached all of them, all within cfg.connectTimeout.
+// Each room gets its own probe, sent by its first member (rooms.go), until
+// every member of the room has it.
 func (r *run) setup(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.connectTimeout)
 	defer cancel()
@@ -150,12 +172,19 @@ func (r *run) setup(ctx context.Context) error {
 	r.phase.Store(phaseProbing)
 	var buf []byte
 	for n := 0; ; n++ {
-		// Client 0 is sender 0, which has not started: it is ours to write.
-		buf = r.encode(appendProbe(buf[:0], r.prefix, n))
-		c := r.clients[0]
-		c.conn.SetWriteDeadline(time.Now().Add(probeRetry))
-		if err := c.conn.WriteMessage(websocket.TextMessage, buf); err != nil {
-			r.failSetup(fmt.Errorf("%s: sending the first message: %v", c.url, err))
+		for room, size := range r.roomSizes {
+			if r.roomProbed[room].Load() == size {
+				continue // every member has one
+			}
+			// Client room is the room's first member. The senders have
+			// not started: every client is ours to write.
+			c := r.clients[room]
+			buf = r.encode(room, appendProbe(buf[:0], r.prefix, n))
+			c.conn.SetWriteDeadline(time.Now().Add(probeRetry))
+			if err := c.conn.WriteMessage(websocket.TextMessage, buf); err != nil {
+				r.failSetup(fmt.Errorf("%s: sending the first message: %v", c.url, err))
+				break
+			}
 		}
 		retry := time.NewTimer(probeRetry)
 		select {
@@ -165,10 +194,35 @@ func (r *run) setup(ctx context.Context) error {
 			return nil
 		case <-ctx.Done():
 			retry.Stop()
-			return r.setupError(ctx, "clients received a first message", r.probed.Load())
+			err := r.setupError(ctx, "clients received a first message", r.probed.Load())
+			if err != nil && r.cfg.rooms > 1 && errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+				err = fmt.Errorf("%w; %s", err, r.unprobedRooms())
+			}
+			return err
 		case <-retry.C:
 		}
 	}
+}
+
+// unprobedRooms says which rooms have members that got no probe (the
+// first few of them), to tell a room that is broken from a slow setup.
+func (r *run) unprobedRooms() string {
+	const show = 3
+	var names []string
+	missing := 0
+	for room, size := range r.roomSizes {
+		if got := r.roomProbed[room].Load(); got < size {
+			missing++
+			if len(names) < show {
+				names = append(names, fmt.Sprintf("%s (%d of %d)", r.cfg.roomName(room), got, size))
+			}
+		}
+	}
+	more := ""
+	if missing > show {
+		more = ", ..."
+	}
+	return fmt.Sprintf("%d of %d rooms incomplete: %s%s", missing, r.cfg.rooms, strings.Join(names, ", "), more)
 }
 
 // failSetup records the first setup failure and cancels the setup.
@@ -201,16 +255,17 @@ func (r *run) setupError(ctx context.Context, what string, done int64) error {
 }
 
 // encode wraps a payload for the wire: as is for the text protocol, in a
-// message object for rooms. It may return payload's memory.
-func (r *run) encode(payload []byte) []byte {
+// message object to the room for rooms. It may return payload's memory.
+func (r *run) encode(room int, payload []byte) []byte {
 	if r.cfg.protocol != protocolRooms {
 		return payload
 	}
-	return appendMessage(make([]byte, 0, len(payload)+64), r.cfg.room, payload)
+	return appendMessage(make([]byte, 0, len(payload)+64), r.cfg.roomName(room), payload)
 }
 
 // probeArrived is called by each client's reader at its first probe.
-func (r *run) probeArrived() {
+func (r *run) probeArrived(c *client) {
+	r.roomProbed[c.room].Add(1)
 	if r.probed.Add(1) == int64(r.cfg.clients) {
 		close(r.allProbed)
 	}

@@ -29,6 +29,7 @@ func testConfig(urls ...string) config {
 		connectTimeout: 5 * time.Second,
 		protocol:       protocolText,
 		room:           "load",
+		rooms:          1,
 	}
 }
 
@@ -54,7 +55,7 @@ func checkComplete(t *testing.T, s *summary, cfg config) {
 	if planned := int64(cfg.rate * cfg.duration.Seconds()); s.Sent > planned+int64(cfg.senders) {
 		t.Errorf("sent %d messages, more than the %d the rate allows", s.Sent, planned)
 	}
-	if want := s.Sent * int64(cfg.clients); s.Expected != want {
+	if want := s.Sent * int64(cfg.clients); cfg.rooms <= 1 && s.Expected != want {
 		t.Errorf("expected = %d, want sent × clients = %d", s.Expected, want)
 	}
 	if s.Received != s.Expected || s.Lost != 0 || s.Duplicates != 0 {
@@ -154,6 +155,77 @@ func TestRoomsProtocol(t *testing.T) {
 			t.Fatalf("batch %d: %v", batch, err)
 		}
 		checkComplete(t, s, cfg)
+	}
+}
+
+// Many rooms: each client gets its own room's messages only, and expects
+// exactly what the server delivers: each message times its room's members
+// (rooms of 4 and 3 members here, two of them with two senders).
+// Every room has members on both listeners, so the test server's shared
+// chat, standing for Redis, carries each room across.
+func TestManyRooms(t *testing.T) {
+	for _, batch := range []int{1, 8} {
+		srv := startServer(t, serverOptions{rooms: true, listeners: 2, batch: batch})
+		cfg := testConfig(srv.urls...)
+		cfg.protocol = protocolRooms
+		cfg.clients, cfg.rooms, cfg.senders = 14, 4, 6
+		cfg.rate = 600
+		s, err := runLoad(t, cfg)
+		if err != nil {
+			t.Fatalf("batch %d: %v", batch, err)
+		}
+		checkComplete(t, s, cfg)
+		if s.Expected != srv.delivered.Load() || s.Expected >= s.Sent*int64(cfg.clients) {
+			t.Errorf("batch %d: expected %d, want the %d deliveries the server made (fewer than sent %d × clients)",
+				batch, s.Expected, srv.delivered.Load(), s.Sent)
+		}
+		if s.WrongRoom != 0 || s.Rooms != cfg.rooms {
+			t.Errorf("batch %d: wrong room %d, rooms %d; want 0 and %d", batch, s.WrongRoom, s.Rooms, cfg.rooms)
+		}
+		srv.mu.Lock()
+		joins := srv.joins
+		srv.mu.Unlock()
+		if len(joins) != cfg.rooms {
+			t.Errorf("batch %d: clients joined %d rooms (%v), want %d", batch, len(joins), joins, cfg.rooms)
+		}
+		for room, n := range joins {
+			if n[0] == 0 || n[1] == 0 {
+				t.Errorf("batch %d: room %s has members %v on the two listeners: want some on each", batch, room, n)
+			}
+		}
+	}
+}
+
+// Every room must be proved to work before counting: a room whose messages
+// never arrive stops the setup, which names it.
+func TestRoomWithoutProbe(t *testing.T) {
+	srv := startServer(t, serverOptions{rooms: true, muteRoom: "load-2"})
+	cfg := testConfig(srv.url)
+	cfg.protocol = protocolRooms
+	cfg.rooms = 3 // 8 clients: rooms of 3, 3 and 2
+	cfg.connectTimeout = 500 * time.Millisecond
+	_, err := runLoad(t, cfg)
+	if err == nil || !strings.Contains(err.Error(), "6 of 8 clients received a first message") ||
+		!strings.Contains(err.Error(), "1 of 3 rooms incomplete: load-2 (0 of 2)") {
+		t.Fatalf("err = %v, want a setup timeout naming room load-2", err)
+	}
+}
+
+// A server that delivers messages to other rooms' members: those are
+// counted apart, and are not deliveries.
+func TestRoomsMixedUp(t *testing.T) {
+	srv := startServer(t, serverOptions{rooms: true, leakRooms: true})
+	cfg := testConfig(srv.url)
+	cfg.protocol = protocolRooms
+	cfg.rooms = 2 // rooms of 4; senders 0 and 2 in room 0, 1 in room 1
+	s, err := runLoad(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkComplete(t, s, cfg)
+	// Every client got every message: its room's count, the others are wrong.
+	if want := s.Sent*int64(cfg.clients) - s.Expected; s.WrongRoom != want || want == 0 {
+		t.Errorf("wrong room = %d, want %d", s.WrongRoom, want)
 	}
 }
 

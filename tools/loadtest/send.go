@@ -39,7 +39,7 @@ func (r *run) send(ctx context.Context) *summary {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Clients are spread round-robin over the servers, so the first
+			// Clients are spread over the servers (rooms.go), so the first
 			// ones, the senders, are too.
 			r.sendLoop(sendCtx, r.clients[k], k, first, end, drainEnd, interval)
 		}()
@@ -50,14 +50,17 @@ func (r *run) send(ctx context.Context) *summary {
 		sendTime = cfg.duration // a write that finished late sent nothing new
 	}
 
-	// The drain: wait until every client has every message, or drainEnd.
+	// The drain: wait until every client has every message sent to its
+	// room, or drainEnd.
 	r.phase.Store(phaseDraining)
 	sent := r.sent.Load()
-	r.target.Store(sent)
+	for room := range r.target {
+		r.target[room].Store(r.sentTo[room].Load())
+	}
 	for _, c := range r.clients {
 		// Readers settle themselves when a frame brings them to the target;
 		// these got there before the target was known.
-		if c.received.Load() >= sent {
+		if c.received.Load() >= r.target[c.room].Load() {
 			r.settle(c)
 		}
 	}
@@ -86,12 +89,13 @@ func (r *run) sendLoop(ctx context.Context, c *client, sender int, first, end, d
 	defer tick.Stop()
 
 	var buf []byte
+	room := r.senderRoom[sender]
 	for seq := int64(0); seq < r.maxSeq; seq++ {
 		now := time.Now()
 		if !now.Before(end) {
 			return
 		}
-		buf = r.encode(appendPayload(buf[:0], r.prefix, sender, seq, now.UnixNano()))
+		buf = r.encode(room, appendPayload(buf[:0], r.prefix, sender, seq, now.UnixNano()))
 		// A message still being written at drainEnd would arrive too late
 		// to count anyway; the deadline also keeps the run bounded.
 		deadline := now.Add(writeTimeout)
@@ -104,6 +108,7 @@ func (r *run) sendLoop(ctx context.Context, c *client, sender int, first, end, d
 			c.conn.Close() // its reader stops too
 			return
 		}
+		r.sentTo[room].Add(1)
 		r.sent.Add(1)
 		select {
 		case <-ctx.Done():

@@ -20,18 +20,23 @@ import (
 // sends goes to every client, the sender included, like the workshop's
 // servers: as plain text (step 2), as JSON lines (step 3) or in rooms (step
 // 4). Options make it misbehave in controlled ways; it counts what it did so
-// that the tests can check the load generator's arithmetic.
+// that the tests can check the load generator's arithmetic. With
+// opts.listeners above 1 it listens on several ports and they share one
+// chat, like instances behind one Redis.
 type testServer struct {
 	opts serverOptions
-	url  string // ws://127.0.0.1:port/ws
-	port string // what step 3 and 4 messages say as "via"
+	url  string   // ws://127.0.0.1:port/ws
+	urls []string // url first, then the other listeners'
+	port string   // what step 3 and 4 messages say as "via"
 
 	done chan struct{} // closed when the test ends
 
 	mu        sync.Mutex
 	conns     []*testConn
 	nextIndex int
+	joins     map[string][]int // rooms: per room, the joins through each listener
 
+	delivered  atomic.Int64 // copies of counted messages queued for clients
 	dropped    atomic.Int64 // deliveries skipped (opts.copies returned 0)
 	duplicated atomic.Int64 // extra copies delivered
 	multiLine  atomic.Int64 // frames that carried more than one message
@@ -39,6 +44,17 @@ type testServer struct {
 
 type serverOptions struct {
 	rooms bool // step 4's JSON protocol instead of plain text
+
+	// listeners: how many ports share the chat (0 means 1).
+	listeners int
+
+	// muteRoom: rooms only; nothing sent to this room is delivered, probes
+	// included, as if its channel were broken.
+	muteRoom string
+
+	// leakRooms: rooms only; a message goes to every client, whatever
+	// room it is in, as if the server mixed up its channels.
+	leakRooms bool
 
 	// jsonLines: step 3's lines instead of plain text. A client gets
 	// {"redis":"up"} first, then a notice and somebody else's message, none
@@ -70,26 +86,33 @@ type serverOptions struct {
 const batchWait = 5 * time.Millisecond
 
 type testConn struct {
-	index int
-	name  string
-	ws    *websocket.Conn
-	out   chan []byte
-	room  string // rooms: the joined room
+	index    int
+	listener int // which of the server's urls it came through
+	name     string
+	ws       *websocket.Conn
+	out      chan []byte
+	room     string // rooms: the joined room
 }
 
 // startServer runs a test server on loopback for the length of the test.
 func startServer(t *testing.T, opts serverOptions) *testServer {
 	t.Helper()
-	s := &testServer{opts: opts, done: make(chan struct{})}
-	hs := httptest.NewUnstartedServer(http.HandlerFunc(s.serveWS))
-	_, s.port, _ = net.SplitHostPort(hs.Listener.Addr().String())
-	hs.Start()
-	// Close the WebSockets before hs.Close, which waits for the handlers.
-	t.Cleanup(func() {
-		hs.Close()
-	})
+	s := &testServer{opts: opts, done: make(chan struct{}), joins: make(map[string][]int)}
+	for l := range max(opts.listeners, 1) {
+		hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.serveWS(w, r, l)
+		}))
+		if l == 0 {
+			_, s.port, _ = net.SplitHostPort(hs.Listener.Addr().String())
+		}
+		hs.Start()
+		t.Cleanup(hs.Close)
+		s.urls = append(s.urls, "ws"+strings.TrimPrefix(hs.URL, "http")+"/ws")
+	}
+	// Close the WebSockets before hs.Close, which waits for the handlers
+	// (cleanups run last first).
 	t.Cleanup(s.closeAll)
-	s.url = "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
+	s.url = s.urls[0]
 	return s
 }
 
@@ -104,7 +127,7 @@ func (s *testServer) closeAll() {
 
 var testUpgrader = websocket.Upgrader{}
 
-func (s *testServer) serveWS(w http.ResponseWriter, r *http.Request) {
+func (s *testServer) serveWS(w http.ResponseWriter, r *http.Request, listener int) {
 	name := r.URL.Query().Get("name")
 	if s.opts.rooms && name == "" {
 		http.Error(w, "name required", http.StatusBadRequest)
@@ -122,7 +145,7 @@ func (s *testServer) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	// The outbox is big enough for every test's traffic: a test server
 	// never drops a client for being slow.
-	c := &testConn{name: name, ws: ws, out: make(chan []byte, 1<<16)}
+	c := &testConn{name: name, listener: listener, ws: ws, out: make(chan []byte, 1<<16)}
 	s.mu.Lock()
 	c.index = s.nextIndex
 	s.nextIndex++
@@ -168,6 +191,10 @@ func (s *testServer) readLoop(c *testConn) {
 		case "join":
 			s.mu.Lock()
 			c.room = req.Room
+			if s.joins[req.Room] == nil {
+				s.joins[req.Room] = make([]int, len(s.urls))
+			}
+			s.joins[req.Room][c.listener]++
 			s.mu.Unlock()
 			c.out <- []byte(`{"type":"joined","room":"` + req.Room + `"}`)
 			// Noise that the load generator must not count.
@@ -223,15 +250,21 @@ func (s *testServer) broadcast(room string, msg, text []byte) {
 		seq, _ = strconv.ParseInt(string(f[3]), 10, 64)
 	}
 
+	if s.opts.rooms && room == s.opts.muteRoom && text != nil {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range s.conns {
-		if s.opts.rooms && c.room != room {
+		if s.opts.rooms && c.room != room && !(s.opts.leakRooms && text != nil) {
 			continue
 		}
 		n := 1
 		if s.opts.copies != nil && sender >= 0 {
 			n = s.opts.copies(c.index, sender, seq)
+		}
+		if sender >= 0 {
+			s.delivered.Add(int64(n))
 		}
 		switch {
 		case n == 0:

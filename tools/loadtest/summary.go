@@ -20,17 +20,19 @@ type summary struct {
 	Protocol          string         `json:"protocol"`
 	Servers           []string       `json:"servers"`
 	Clients           int            `json:"clients"`
+	Rooms             int            `json:"rooms"` // 1 with the text protocol
 	Senders           int            `json:"senders"`
 	TargetRate        float64        `json:"target_rate"` // messages/s asked for
 	DurationSec       float64        `json:"duration_s"`
 	Sent              int64          `json:"sent"`
 	SendRate          float64        `json:"send_rate"` // messages/s sent
-	Expected          int64          `json:"expected"`  // deliveries: sent × clients
+	Expected          int64          `json:"expected"`  // deliveries: each message × the members of its room
 	Received          int64          `json:"received"`  // distinct deliveries
 	Lost              int64          `json:"lost"`      // expected − received
 	LossPercent       float64        `json:"loss_percent"`
 	Duplicates        int64          `json:"duplicates"`
 	Other             int64          `json:"other_messages"` // lines that were not this run's messages
+	WrongRoom         int64          `json:"wrong_room"`     // this run's messages delivered to a member of another room
 	Frames            int64          `json:"frames"`         // WebSocket frames received, all clients
 	MessagesPerFrame  float64        `json:"messages_per_frame"`
 	DeliveriesPerSec  float64        `json:"deliveries_per_s"`
@@ -50,7 +52,7 @@ type summary struct {
 func (s *summary) finish(r *run, elapsed time.Duration) {
 	cfg := r.cfg
 	s.Protocol, s.Servers = cfg.protocol, cfg.servers
-	s.Clients, s.Senders = cfg.clients, cfg.senders
+	s.Clients, s.Senders, s.Rooms = cfg.clients, cfg.senders, cfg.rooms
 	s.DurationSec = cfg.duration.Seconds()
 	s.ElapsedSec = elapsed.Seconds()
 	if cfg.senders > 0 {
@@ -63,13 +65,18 @@ func (s *summary) finish(r *run, elapsed time.Duration) {
 		s.Received += c.received.Load()
 		s.Duplicates += c.dups.Load()
 		s.Other += c.notOurs
+		s.WrongRoom += c.wrongRoom
 		s.Frames += c.frames
 		if c.latency != nil {
 			latency.merge(c.latency)
 		}
 		lastAt = max(lastAt, c.lastAt)
 	}
-	s.Expected = s.Sent * int64(cfg.clients)
+	// A message is for the members of its room (all clients when there
+	// is one room), the sender included.
+	for room := range r.sentTo {
+		s.Expected += r.sentTo[room].Load() * r.roomSizes[room]
+	}
 	// More than expected would be a message whose write failed yet still
 	// went out; it is not loss.
 	s.Lost = max(s.Expected-s.Received, 0)
@@ -114,8 +121,12 @@ func (s *summary) writeText(w io.Writer) {
 	if len(s.Servers) > 1 {
 		servers = fmt.Sprintf("%d servers", len(s.Servers))
 	}
-	fmt.Fprintf(w, "loadtest     %s protocol, %d clients on %s: %s\n",
-		s.Protocol, s.Clients, servers, strings.Join(s.Servers, ", "))
+	inRooms := ""
+	if s.Rooms > 1 {
+		inRooms = fmt.Sprintf(" in %d rooms", s.Rooms)
+	}
+	fmt.Fprintf(w, "loadtest     %s protocol, %d clients%s on %s: %s\n",
+		s.Protocol, s.Clients, inRooms, servers, strings.Join(s.Servers, ", "))
 	if s.Senders == 0 {
 		fmt.Fprintf(w, "idle         held %d connections for %s\n", s.Clients, seconds(s.DurationSec))
 	} else {
@@ -131,6 +142,9 @@ func (s *summary) writeText(w io.Writer) {
 	fmt.Fprintf(w, "connections  %d disconnected during the run\n", s.Disconnected)
 	for _, reason := range slices.Sorted(maps.Keys(s.DisconnectReasons)) {
 		fmt.Fprintf(w, "             %d × %s\n", s.DisconnectReasons[reason], reason)
+	}
+	if s.WrongRoom > 0 {
+		fmt.Fprintf(w, "note         %d deliveries reached a member of another room than the message's (not counted as received)\n", s.WrongRoom)
 	}
 	if s.Other > 0 {
 		fmt.Fprintf(w, "note         %d received lines were not this run's messages (ignored)\n", s.Other)
