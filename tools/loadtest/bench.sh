@@ -137,6 +137,7 @@ cleanup() {
   [ -n "$LOADGEN_PID" ] && kill "$LOADGEN_PID" 2>/dev/null || true
   stop_stack
   rm -rf "$WORK"
+  rmdir "$OUT" 2>/dev/null || true # nothing measured: no empty results folder
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
