@@ -95,8 +95,10 @@ func (p *proc) exitCode() int {
 	return -1
 }
 
-// waitReadyOrExit waits until the process exits, or says it is ready (a
-// ready line, or port answering when port is not 0), or timeout passes.
+// waitReadyOrExit waits until the process exits, or is ready, or timeout
+// passes. It is ready when port takes connections, if port is not 0; else
+// once it prints a ready line, and the port that line names (if any) takes
+// connections.
 func (p *proc) waitReadyOrExit(port int, timeout time.Duration) (ready bool, err error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -109,12 +111,17 @@ func (p *proc) waitReadyOrExit(port int, timeout time.Duration) (ready bool, err
 	for {
 		lines, changed := p.out.snapshot()
 		for _, l := range lines {
-			if readyLine.MatchString(l) {
-				if m := readyPort.FindStringSubmatch(l); m != nil {
-					p.port, _ = strconv.Atoi(m[1])
-					p.addName(m[1])
+			if port == 0 && readyLine.MatchString(l) {
+				m := readyPort.FindStringSubmatch(l)
+				if m == nil {
+					return true, nil
 				}
-				return true, nil
+				// Our steps say "listening on" just before they listen:
+				// ready is when the port takes connections.
+				port, _ = strconv.Atoi(m[1])
+				t := time.NewTicker(20 * time.Millisecond)
+				defer t.Stop()
+				tick = t.C
 			}
 		}
 		select {
@@ -128,7 +135,10 @@ func (p *proc) waitReadyOrExit(port int, timeout time.Duration) (ready bool, err
 				return true, nil
 			}
 		case <-deadline.C:
-			return false, fmt.Errorf("no ready line (%q) and no exit within %v", readyLine, timeout)
+			if port != 0 {
+				return false, fmt.Errorf("port %d took no connection, and it did not exit, within %v", port, timeout)
+			}
+			return false, fmt.Errorf("no ready line (%q), and no exit, within %v", readyLine, timeout)
 		}
 	}
 }

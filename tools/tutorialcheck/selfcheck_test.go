@@ -83,8 +83,8 @@ document.forms[0].onsubmit = (e) => { e.preventDefault();
 		"```sh\nprintf '2026/01/02 03:04:05 hello\\nok  \\tx\\t1.5s\\n'\n```\n\n" + // line 3
 		"```text\n2026/12/02 09:00:00 hello\nok  \tx\t5.9s\n```\n\n" + // line 7
 		"```sh\ntrue\n```\n\n" + // line 12
-		"```sh\ntrap 'echo bye; exit 0' INT; echo listening on http://localhost:34591; while :; do sleep 0.1; done\n```\n\n" + // line 16
-		"Stop it.<!--ctrl-c 34591-->\n\n" + // line 20
+		"```sh\nsh -c 'trap \"echo bye; exit 0\" INT; echo Ready to accept connections; while :; do sleep 0.1; done' fakeserver\n```\n\n" + // line 16
+		"Stop it.<!--ctrl-c fakeserver-->\n\n" + // line 20
 		"```text\nbye\n```\n" // line 22
 	page := "\n## Page\n\n" + // line 26
 		"Open it.<!--open " + url + "--> Say hi.<!--type " + url + " #text hi-->\n\n" + // line 28
@@ -108,9 +108,9 @@ document.forms[0].onsubmit = (e) => { e.preventDefault();
 		{"a changed command", "03:04:05 hello", "03:04:05 hullo", "tutorial.md:8:", false},
 		{"a duration for a word", "\t5.9s\n", "\tfast\n", "tutorial.md:9:", false},
 		{"output after Ctrl-C", "bye\n```", "bye bye\n```", "tutorial.md:23:", false},
-		{"a server with another name", "ctrl-c 34591", "ctrl-c 34592", "tutorial.md:20:", false},
+		{"a server with another name", "ctrl-c fakeserver", "ctrl-c fake", "tutorial.md:20:", false},
 		{"a command that fails, its output not shown", "```sh\ntrue\n", "```sh\nfalse\n", "tutorial.md:13:", false},
-		{"an unknown directive", "<!--ctrl-c 34591-->", "<!--stop 34591-->", "line 20:", false},
+		{"an unknown directive", "<!--ctrl-c fakeserver-->", "<!--stop fakeserver-->", "line 20:", false},
 		{"a changed page line", "you said hi\n", "you said hello\n", "tutorial.md:32:", true},
 		{"a page line cut short", "Hello there\n", "Hello\n", "tutorial.md:31:", true},
 	}

@@ -290,6 +290,9 @@ func (r *runner) shell(e Event) {
 	}
 
 	s := &shown{line: e.Line}
+	if len(cmds) > 0 {
+		s.line = cmds[0].Line
+	}
 	var texts []string
 	for i, c := range cmds {
 		texts = append(texts, c.Text)
