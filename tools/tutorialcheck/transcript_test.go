@@ -55,8 +55,9 @@ func TestTranscript(t *testing.T) {
 	copyRepository(t, dir)
 	t.Cleanup(r.stopAll)
 	r.run(events)
-	t.Logf("transcript: %d commands run, %d output blocks and %d page blocks checked, %d blocks skipped, in %v",
-		r.commands, r.outputs, r.pages, r.skipped, time.Since(began).Round(time.Second))
+	blocks, byHand := Count(events)
+	t.Logf("transcript: %d commands run, %d output blocks and %d page blocks checked, %d blocks skipped, %d of %d blocks marked by hand, in %v",
+		r.commands, r.outputs, r.pages, r.skipped, byHand, blocks, time.Since(began).Round(time.Second))
 	if len(r.skips) > 0 && !t.Failed() {
 		t.Skipf("parts of the tutorial were skipped (%d blocks; %s=1 makes this a failure):\n%s", r.skipped, requireEnv, strings.Join(r.skips, "\n"))
 	}
@@ -579,7 +580,7 @@ func (r *runner) stopAll() {
 	for _, p := range r.procs {
 		if !p.exited() {
 			if err := p.interrupt(stopTimeout); err != nil {
-				r.t.Errorf("`%s` (line %d): %v", p.cmd, p.line, err)
+				r.t.Errorf("tutorial.md:%d: `%s`, stopped at the end: %v", p.line, p.cmd, err)
 			}
 		}
 	}
