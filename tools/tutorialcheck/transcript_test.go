@@ -683,8 +683,9 @@ func copyRepository(t *testing.T, dst string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ignored := ignoredFiles()
 	for _, e := range entries {
-		if err := copyTree(filepath.Join(root, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+		if err := copyTree(filepath.Join(root, e.Name()), filepath.Join(dst, e.Name()), e.Name(), ignored); err != nil {
 			t.Fatalf("copying the repository: %v", err)
 		}
 	}
@@ -710,9 +711,31 @@ func copyDir(t *testing.T) string {
 	return filepath.Join(os.TempDir(), fmt.Sprintf("tutorialcheck-transcript-%x", sum[:6]))
 }
 
-// copyTree copies the file or folder src to dst, following src if it is
-// a link, but no link inside it (testdata links lead back up the tree).
-func copyTree(src, dst string) error {
+// ignoredFiles are the files and folders (ending in /) that git ignores in
+// the real repository, as paths from its root: a clone would not have
+// them (test binaries, load test results). Without git, none.
+func ignoredFiles() map[string]bool {
+	real, err := filepath.EvalSymlinks(filepath.Join(root, "tutorial.md"))
+	if err != nil {
+		return nil
+	}
+	out, err := exec.Command("git", "-C", filepath.Dir(real), "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory").Output()
+	if err != nil {
+		return nil
+	}
+	ignored := map[string]bool{}
+	for _, p := range strings.Split(string(out), "\x00") {
+		if p != "" {
+			ignored[p] = true
+		}
+	}
+	return ignored
+}
+
+// copyTree copies the file or folder src, which is rel in the repository,
+// to dst, following src if it is a link, but no link inside it (testdata
+// links lead back up the tree), and leaving out what git ignores.
+func copyTree(src, dst, rel string, ignored map[string]bool) error {
 	st, err := os.Stat(src)
 	if err != nil {
 		return err
@@ -735,10 +758,11 @@ func copyTree(src, dst string) error {
 		return err
 	}
 	for _, e := range entries {
-		if e.Type()&os.ModeSymlink != 0 || e.Name() == ".git" {
+		name := rel + "/" + e.Name()
+		if e.Type()&os.ModeSymlink != 0 || e.Name() == ".git" || ignored[name] || ignored[name+"/"] {
 			continue
 		}
-		if err := copyTree(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+		if err := copyTree(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), name, ignored); err != nil {
 			return err
 		}
 	}
