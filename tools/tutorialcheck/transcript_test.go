@@ -132,7 +132,7 @@ type runner struct {
 	commands, outputs, pages, skipped int
 
 	// How long a server may take to show the lines the tutorial shows, and
-	// a page to show its text: r.outputWait and r.pageWait, shorter in
+	// a page to show its text: outputTimeout and pageTimeout, shorter in
 	// the runner's own test.
 	outputWait, pageWait time.Duration
 }
@@ -148,6 +148,7 @@ type shown struct {
 	byHand bool
 }
 
+// do runs or checks one event.
 func (r *runner) do(e Event) {
 	t := r.t
 	t.Helper()
