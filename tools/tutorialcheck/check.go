@@ -1,7 +1,9 @@
 // Package tutorialcheck keeps tutorial.md true to the code: its test fails
 // when an excerpt no longer appears verbatim in the file it names, when a
 // diff no longer matches the two files it names, or when a path, command or
-// test the tutorial names does not exist.
+// test the tutorial names does not exist; and its transcript runs every
+// command of the tutorial, as a student would, and fails when what the
+// tutorial shows is not what appears.
 //
 // An excerpt is a fenced code block whose info string is a language and a
 // repository-relative path:
@@ -35,6 +37,82 @@
 //
 // The paths that the prose names in backquotes are checked too: the steps'
 // folders, tools/ and .ci/, and whatever is in them.
+//
+// # The transcript
+//
+// TestTranscript runs the tutorial as a student would, and checks that
+// what it shows is what appears, in the terminal and in the page. It runs
+// in a copy of the repository, a git repository with one commit as a fresh
+// clone is, in the same temporary folder from run to run, so that go's
+// caches answer for what has not changed (a step's go test then says
+// "(cached)").
+//
+// A shell block (sh) runs command by command (one a line; blank lines and
+// # comments are skipped; a line that ends in \ goes on), each in bash, in
+// a process group of its own, from the repository root. A line `cd DIR`
+// moves the commands after it, as in a terminal. A command runs until it
+// exits, or until it prints a ready line: "listening on http://…", or
+// Redis's "Ready to accept connections". It is then a server: it runs on in
+// the background, and must be the last command of its block. A command
+// whose output the tutorial does not show must exit with status 0.
+//
+// An output block (text) shows what the shell block before it printed: each
+// line it shows must appear, in order, though lines it does not show may
+// come between. Words are compared one by one, however much space is
+// between them; a date and a time of day (2026/12/02 09:00:00) and a
+// duration (5.9s, (0.00s)) stand for any other, a duration also for
+// (cached). Of a server, a block shows what it printed after what earlier
+// blocks showed of it, and the transcript waits for it. An output block
+// whose info string names a server shows more of that server's output:
+//
+//	```text 3460
+//
+// A page block shows what every tab open on each URL of its info string
+// shows, line by line, compared as output: the page's text as a reader sees
+// it (its innerText: no hidden element, no text that CSS adds). A console
+// block (js) runs in the first tab open on its URL, as typed in the
+// browser's console:
+//
+//	```text http://localhost:3459 http://localhost:3460
+//	```js http://localhost:3459
+//
+// A server is called by any word of its command, and by the port of its
+// ready line: `go run ./step2-websocket` is also 3459. At each ## heading,
+// the tabs are closed: a chapter opens its own.
+//
+// Directives are HTML comments, each on one line, put where the prose tells
+// the student to do what they do. They are actions only: what is checked
+// is what the tutorial shows.
+//
+//	<!--ctrl-c NAME...-->     Ctrl-C: SIGINT to each server's process group, which
+//	                          reaches the server that `go run` started; waits for it to exit
+//	<!--ctrl-c all-->         Ctrl-C to every server still running
+//	<!--again NAME-->         the stopped server NAME's command, run again
+//	<!--ready PORT-->         the next block's server is ready when PORT takes
+//	                          connections (for one that prints no ready line: nginx)
+//	<!--answer PATCH-->       the student's answer to an exercise: PATCH applied to its
+//	                          clean step for the next block, and the step put back after it
+//	<!--edit FILE-->          the student's own change: a comment line added to FILE
+//	<!--open URL...-->        a new tab on each URL
+//	<!--reload URL-->         every tab on URL reloaded
+//	<!--type URL SEL TEXT-->  TEXT typed in the field SEL of the first tab on URL, and Enter
+//	<!--click URL SEL-->      a click on SEL (CSS, spaces allowed) in the first tab on URL
+//
+// A load balancer and a drill tool run the same way: a server that says
+// "listening on", a command whose output the tutorial shows; nginx, which
+// prints nothing, after <!--ready PORT-->; a Redis Cluster, as its servers
+// and the command that joins them.
+//
+// A block that cannot run unattended (an editor, a click the transcript
+// cannot make) is marked on the line of prose before it with
+// *(by hand: why)*. It is not run, and counted, with the output blocks of
+// a marked shell block; more than 10% of the blocks marked is a failure.
+//
+// A part of the tutorial that needs what is not there (a port that it uses,
+// taken before the transcript started; Chromium; a program such as
+// redis-server) is skipped up to the next heading, with the reason, and the
+// servers started before it are stopped. TRANSCRIPT_REQUIRE=1 (CI sets it)
+// makes that a failure.
 package tutorialcheck
 
 import (
@@ -48,11 +126,12 @@ import (
 
 // Block is one fenced code block of the tutorial.
 type Block struct {
-	Line  int    // where the opening fence is, counting from 1
-	Lang  string // the first word of the info string
-	Path  string // the second word: the file it quotes (for a diff, A), or ""
-	Path2 string // for a diff, the third word: the file B, or ""
-	Text  string // the lines between the fences, each ending in "\n"
+	Line  int      // where the opening fence is, counting from 1
+	Lang  string   // the first word of the info string
+	Path  string   // the second word: the file it quotes (for a diff, A), or ""
+	Path2 string   // for a diff, the third word: the file B, or ""
+	Info  []string // every word of the info string after the first
+	Text  string   // the lines between the fences, each ending in "\n"
 }
 
 // Parse splits a Markdown document into its fenced code blocks and the
@@ -74,7 +153,7 @@ func Parse(doc string) (blocks []Block, prose string) {
 			fields := strings.Fields(trimmed[3:])
 			in = &Block{Line: n}
 			if len(fields) > 0 {
-				in.Lang = fields[0]
+				in.Lang, in.Info = fields[0], fields[1:]
 			}
 			if len(fields) > 1 {
 				in.Path = fields[1]
@@ -115,7 +194,9 @@ func Check(tutorial, root string) []string {
 		switch {
 		case b.Lang == "diff" && b.Path != "":
 			problems = append(problems, checkDiff(b, root)...)
-		case b.Path != "":
+		case b.Path != "" && b.Lang != "text" && b.Lang != "js":
+			// (text and js blocks name what the transcript shows or runs
+			// them in: a process or a page; see transcript.go.)
 			problems = append(problems, checkExcerpt(b, root)...)
 		}
 		if b.Lang == "sh" || b.Lang == "bash" || b.Lang == "console" {

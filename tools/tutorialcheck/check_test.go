@@ -16,6 +16,10 @@ import (
 // skips testdata and does not follow them.)
 const root = "testdata"
 
+// maxByHand is the share of the blocks that the transcript runs or checks
+// that may be marked by hand instead.
+const maxByHand = 0.10
+
 func TestTutorialMatchesTheCode(t *testing.T) {
 	doc, err := os.ReadFile(filepath.Join(root, "tutorial.md"))
 	if err != nil {
@@ -126,4 +130,83 @@ func sides(problems []string) string {
 		}
 	}
 	return s
+}
+
+// readTutorial reads tutorial.md through testdata, so that go test's cache
+// notices an edit.
+func readTutorial(t *testing.T) string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join(root, "tutorial.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(doc)
+}
+
+// The directives and blocks are well formed, and few enough are by hand.
+func TestTranscriptIsWellFormed(t *testing.T) {
+	events, problems := Transcript(readTutorial(t))
+	for _, p := range problems {
+		t.Error("tutorial.md: " + p)
+	}
+	blocks, byHand := Count(events)
+	t.Logf("transcript: %d blocks run or checked, %d of them marked %s…)* (%.0f%%, at most %.0f%% may be)",
+		blocks, byHand, ByHandTag, 100*float64(byHand)/float64(blocks), 100*maxByHand)
+	if float64(byHand) > maxByHand*float64(blocks) {
+		t.Errorf("tutorial.md: %d of %d blocks are marked %s…)*: more than %.0f%%", byHand, blocks, ByHandTag, 100*maxByHand)
+	}
+}
+
+func TestSameLine(t *testing.T) {
+	for _, c := range []struct {
+		want, got string
+		same      bool
+	}{
+		{"2026/12/02 09:00:00 listening on http://localhost:3459", "2027/01/31 23:59:59 listening on http://localhost:3459", true},
+		{"2026/12/02 09:00:00 listening on http://localhost:3459", "2027/01/31 23:59:59 listening on http://localhost:3460", false},
+		{"ok  \texample.com/x\t5.9s", "ok   example.com/x   0.412s", true},
+		{"ok  \texample.com/x\t5.9s", "ok  \texample.com/x\t(cached)", true},
+		{"--- FAIL: TestX (0.00s)", "--- FAIL: TestX (1.25s)", true},
+		{"ok  \texample.com/x\t5.9s", "ok  \texample.com/x\tfast", false},
+		{"Disconnected", "Disconnected. Reload the page to reconnect.", false},
+		{"break in 5 minutes", "break in 6 minutes", false},
+		{"signal: interrupt", "signal: interrupt", true},
+	} {
+		if got := SameLine(c.want, c.got); got != c.same {
+			t.Errorf("SameLine(%q, %q) = %v, want %v", c.want, c.got, got, c.same)
+		}
+	}
+	if found, end := Match([]string{"a", "c"}, []string{"a", "b", "c", "d"}); found != 2 || end != 3 {
+		t.Errorf("Match in order with a line between: found %d, end %d; want 2, 3", found, end)
+	}
+	if found, _ := Match([]string{"c", "a"}, []string{"a", "b", "c"}); found != 1 {
+		t.Errorf("Match out of order: found %d, want 1", found)
+	}
+}
+
+// Directives and blocks that the transcript could not follow are reported
+// at their line.
+func TestTranscriptFindsBadDirectives(t *testing.T) {
+	for doc, want := range map[string]string{
+		"Text.<!--stop 3459-->\n":                           "line 1: unknown directive",
+		"Text.<!--ctrl-c-->\n":                              "line 1: ctrl-c: wants",
+		"<!--open http://localhost:3459--> and then text\n": "line 1: a line that starts with a directive",
+		"Text.<!--type localhost:3459 #text hi-->\n":        "line 1: type: wants",
+		"Text.<!--ready port-->\n":                          "line 1: ready: wants a port number",
+		"Text <!-- open\nhttp://x -->\n":                    "line 1: an HTML comment must end on its line",
+		"```text\nfloating\n```\n":                          "line 1: output with no shell block before it",
+		"```sh\ncd step1-http && go test ./...\n```\n":      "line 2: the transcript runs `cd` only as a command of its own",
+	} {
+		_, problems := Transcript(doc)
+		if all := strings.Join(problems, "\n"); !strings.Contains(all, want) {
+			t.Errorf("%q: got %q, want %q", doc, all, want)
+		}
+	}
+	events, problems := Transcript("Stop it.<!--ctrl-c 3459 3460-->\n\n*(by hand: your editor)*\n\n```sh\nvi x\n```\n\n```text\nsaved\n```\n")
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	if blocks, byHand := Count(events); blocks != 2 || byHand != 2 {
+		t.Errorf("a marked block and its output: counted %d blocks, %d by hand; want 2 and 2", blocks, byHand)
+	}
 }
