@@ -81,10 +81,10 @@ func main() {
 	// sends each message to this instance once, and the hub fans it out.
 	ps := rdb.Subscribe(context.Background(), chatChannel)
 	h := newHub(rdb, ps, fmt.Sprint(port))
-	go h.relay()
 
 	addr := fmt.Sprintf("%s:%d", listenHost, port)
 	log.Printf("listening on http://%s", addr)
+	go h.relay() // only now: its first log line comes after this one
 	// Serve until Ctrl-C, then say goodbye to every client (shutdown.go).
 	h.serveUntilSignal(newServer(addr, newMux(h)), broker)
 }

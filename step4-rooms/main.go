@@ -95,10 +95,10 @@ func main() {
 	// broadcast channel; rooms come and go on it as clients join and leave.
 	ps := rdb.Subscribe(context.Background(), broadcastChannel)
 	h := newHub(rdb, ps, fmt.Sprint(port))
-	go h.relay()
 
 	addr := fmt.Sprintf("%s:%d", listenHost, port)
 	log.Printf("listening on http://%s", addr)
+	go h.relay() // only now: its first log line comes after this one
 	// Serve until Ctrl-C, then say goodbye to every client (shutdown.go).
 	h.serveUntilSignal(newServer(addr, newMux(h)), broker)
 }
