@@ -26,7 +26,7 @@ const (
 // roomsMarkup selects, in step 4's page, any element where only text
 // belongs: inside a message besides its span.user and span.via, inside
 // those spans, or inside an announcement.
-const roomsMarkup = "#messages li > :not(span.user):not(span.via), #messages li span *, #announcements li *"
+const roomsMarkup = "#messages li > :not(span.user):not(span.text):not(span.via), #messages li span *, #announcements li *"
 
 // announcementChannel is the Redis channel whose messages every step-4
 // page shows as announcements.
@@ -346,7 +346,7 @@ func (tb *tab) roomMessages(room string) []roomMessage {
 		const list = findRoom("#messages ul", room);
 		return list ? Array.from(list.querySelectorAll("li:not(.notice)"), (li) => ({
 			user: li.querySelector("span.user")?.textContent ?? "",
-			text: Array.from(li.childNodes).filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.textContent).join(""),
+			text: li.querySelector("span.text")?.textContent ?? "",
 		})) : [];
 	}`), &got, room)
 	return got
