@@ -77,7 +77,7 @@ func (h *hub) answered(s *redis.Subscription) {
 	defer h.mu.Unlock()
 	h.pending[s.Channel] = max(h.pending[s.Channel]-1, 0)
 	// Only the answer to the latest command tells how things stand.
-	if h.pending[s.Channel] > 0 || s.Kind != "subscribe" {
+	if h.pending[s.Channel] > 0 || s.Kind != "subscribe" && s.Kind != "ssubscribe" { // a room's, on a cluster
 		return
 	}
 	if s.Channel == broadcastChannel {
@@ -168,27 +168,24 @@ func (h *hub) closeGap(c *client, channel string) {
 	}
 }
 
-// allChannels is every channel on the subscription, or on its way on or
-// off: on a single Redis, all that a broken connection takes with it.
-func (h *hub) allChannels() []string {
-	channels := h.wantedChannels()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for channel, n := range h.pending {
-		if n > 0 && !slices.Contains(channels, channel) {
-			channels = append(channels, channel)
-		}
+// carried is what the connection that carries channel carries: on a single
+// Redis, every channel this instance needs, broadcast and its rooms, and
+// with pending, those on their way on or off too: all that a broken
+// connection takes with it. On a cluster, channel alone (cluster.go).
+func (h *hub) carried(channel string, pending bool) []string {
+	if _, ok := h.rdb.(clusterClient); ok {
+		return []string{channel}
 	}
-	return channels
-}
-
-// wantedChannels is every channel this instance needs: broadcast and its rooms.
-func (h *hub) wantedChannels() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	channels := []string{broadcastChannel}
 	for name := range h.rooms {
 		channels = append(channels, roomPrefix+name)
+	}
+	for channel, n := range h.pending {
+		if pending && n > 0 && !slices.Contains(channels, channel) {
+			channels = append(channels, channel)
+		}
 	}
 	return channels
 }
@@ -200,10 +197,13 @@ func (h *hub) isMember(c *client, name string) bool {
 	return c.rooms[name]
 }
 
-// roomConfirmed reports whether Redis has confirmed our subscription to the room.
-func (h *hub) roomConfirmed(name string) bool {
+// confirmed reports whether Redis has confirmed our subscription to channel.
+func (h *hub) confirmed(channel string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r := h.rooms[name]
+	if channel == broadcastChannel {
+		return h.subscribed
+	}
+	r := h.rooms[strings.TrimPrefix(channel, roomPrefix)]
 	return r != nil && r.confirmed
 }
