@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,7 +95,7 @@ func (h *hub) reload() {
 }
 
 // shards is the hub's subscription on a cluster: the classic PubSub, for
-// announcements, and a shard per room, under subMu.
+// announcements, and a shard per room (h.mu).
 type shards struct {
 	*redis.PubSub
 	h     *hub
@@ -121,24 +123,32 @@ func sharded(h *hub) *hub {
 // Subscribe starts a room's PubSub and its relay, which subscribes, off
 // subMu. Asked again, it asks Redis again, on the same connection.
 func (s *shards) Subscribe(ctx context.Context, channels ...string) error {
-	if sh := s.rooms[channels[0]]; sh != nil { // one room's: broadcast is on s.PubSub
+	s.h.mu.Lock()
+	sh, again := s.rooms[channels[0]] // one room's: broadcast is on s.PubSub
+	if !again {
+		sh = &shard{s.h.rdb.(clusterClient).SSubscribe(ctx), channels[0], make(chan struct{})}
+		s.rooms[sh.channel] = sh
+		go func() {
+			defer close(sh.done)
+			sh.Subscribe(context.Background())
+			s.h.relay(sh)
+		}()
+	}
+	s.h.mu.Unlock()
+	if again {
 		return sh.Subscribe(ctx)
 	}
-	sh := &shard{s.h.rdb.(clusterClient).SSubscribe(ctx), channels[0], make(chan struct{})}
-	s.rooms[sh.channel] = sh
-	go func() {
-		defer close(sh.done)
-		sh.Subscribe(context.Background())
-		s.h.relay(sh)
-	}()
 	return nil
 }
 
 // Unsubscribe closes a room's PubSub, which ends its subscription, and waits
 // for its relay: none of its answers counts after that (lost).
 func (s *shards) Unsubscribe(ctx context.Context, channels ...string) error {
-	if sh := s.rooms[channels[0]]; sh != nil {
-		delete(s.rooms, sh.channel)
+	s.h.mu.Lock()
+	sh := s.rooms[channels[0]]
+	delete(s.rooms, channels[0])
+	s.h.mu.Unlock()
+	if sh != nil {
 		sh.Close()
 		<-sh.done
 		s.h.lost(channels)
@@ -146,10 +156,13 @@ func (s *shards) Unsubscribe(ctx context.Context, channels ...string) error {
 	return nil
 }
 
+// Close ends every subscription, without waiting for subMu: a join or
+// leave may hold it for a round trip to a hung Redis.
 func (s *shards) Close() error {
-	s.h.subMu.Lock()
-	defer s.h.subMu.Unlock()
-	for channel := range s.rooms {
+	s.h.mu.Lock()
+	rooms := slices.Collect(maps.Keys(s.rooms))
+	s.h.mu.Unlock()
+	for _, channel := range rooms {
 		s.Unsubscribe(context.Background(), channel)
 	}
 	return s.PubSub.Close()
@@ -165,7 +178,11 @@ func (h *hub) recover(ps subscription, err error) {
 		go func() {
 			h.subMu.Lock()
 			defer h.subMu.Unlock()
-			if s := h.ps.(*shards); s.rooms[sh.channel] == sh { // not closed or replaced since
+			s := h.ps.(*shards)
+			h.mu.Lock()
+			current := s.rooms[sh.channel] == sh // not closed or replaced since
+			h.mu.Unlock()
+			if current {
 				s.Unsubscribe(context.Background(), sh.channel)
 				h.changeSubscription(s.Subscribe, sh.channel)
 			}
