@@ -706,8 +706,13 @@ func TestClientsLeaveNothingBehind(t *testing.T) {
 	r := newTestRedis(t)
 	a := startInstanceOn(t, r)
 	// A first command opens a pooled connection to Redis (and, in miniredis,
-	// a goroutine that serves it): the instance's doing, not the clients'.
-	a.hub.rdb.Ping(context.Background())
+	// a goroutine that serves it; in go-redis, one per node that tends it):
+	// the instance's doing, not the clients'. On a cluster, to every master.
+	if c, ok := a.hub.rdb.(clusterClient); ok {
+		c.ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error { return m.Ping(ctx).Err() })
+	} else {
+		a.hub.rdb.Ping(context.Background())
+	}
 	before := runtime.NumGoroutine()
 
 	clients := []*testClient{connect(t, a, "one"), connect(t, a, "two"), connect(t, a, "three")}
