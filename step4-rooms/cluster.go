@@ -23,7 +23,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// subscription is the hub's: a *redis.PubSub; or, on a cluster, shards.
+// subscription is what the hub subscribes with: a *redis.PubSub; on a
+// cluster, shards, and a shard per room.
 type subscription interface {
 	Subscribe(ctx context.Context, channels ...string) error
 	Unsubscribe(ctx context.Context, channels ...string) error
@@ -36,7 +37,7 @@ var errSlotMoved = errors.New("the room's slot moved to another master")
 // connectCluster returns a client for the cluster that opts names, or nil
 // for a single Redis. Only Redis can tell (INFO cluster): unless it answers,
 // a server waits, and announce takes it for a single Redis, which says why.
-// REDIS_PUBSUB=classic takes a node for a single Redis (README, Performance).
+// REDIS_PUBSUB=classic takes a node for a single Redis (README).
 func connectCluster(opts *redis.Options, wait bool) (redis.UniversalClient, error) {
 	probe := *opts
 	probe.DB = 0 // a cluster refuses SELECT
@@ -68,30 +69,28 @@ func connectCluster(opts *redis.Options, wait bool) (redis.UniversalClient, erro
 		MaxRedirects: -1, MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})}, nil
 }
 
-// clusterClient sends a room's message with SPUBLISH, to its slot's master.
+// clusterClient sends a room's message with SPUBLISH, to its slot's master;
+// an announcement with PUBLISH, to its slot's master too, where go-redis
+// puts every instance's subscription to it: PUBLISH counts that node's.
 type clusterClient struct{ *redis.ClusterClient }
 
 func (c clusterClient) Publish(ctx context.Context, channel string, msg any) *redis.IntCmd {
 	if strings.HasPrefix(channel, roomPrefix) {
 		return c.SPublish(ctx, channel, msg)
 	}
-	return c.ClusterClient.Publish(ctx, channel, msg)
+	m, err := c.MasterForKey(ctx, channel)
+	if err != nil {
+		return redis.NewIntResult(0, err)
+	}
+	return m.Publish(ctx, channel, msg)
 }
 
-// addrOf names rdb's Redis in the log.
-func addrOf(rdb redis.UniversalClient) string {
+// addrOf names rdb's Redis in the log; on a cluster, with the channel concerned.
+func addrOf(rdb redis.UniversalClient, channel string) string {
 	if c, ok := rdb.(clusterClient); ok {
-		return "Cluster " + c.Options().Addrs[0]
+		return fmt.Sprintf("Cluster %s (%s)", c.Options().Addrs[0], channel)
 	}
 	return rdb.(*redis.Client).Options().Addr
-}
-
-// reload has go-redis ask the cluster which master has which slot: after a
-// master dies, it would dial it for a minute (it asks by itself on MOVED).
-func (h *hub) reload() {
-	if c, ok := h.rdb.(clusterClient); ok {
-		c.ReloadState(context.Background())
-	}
 }
 
 // shards is the hub's subscription on a cluster: the classic PubSub, for
@@ -124,20 +123,18 @@ func sharded(h *hub) *hub {
 // subMu. Asked again, it asks Redis again, on the same connection.
 func (s *shards) Subscribe(ctx context.Context, channels ...string) error {
 	s.h.mu.Lock()
-	sh, again := s.rooms[channels[0]] // one room's: broadcast is on s.PubSub
-	if !again {
-		sh = &shard{s.h.rdb.(clusterClient).SSubscribe(ctx), channels[0], make(chan struct{})}
-		s.rooms[sh.channel] = sh
-		go func() {
-			defer close(sh.done)
-			sh.Subscribe(context.Background())
-			s.h.relay(sh)
-		}()
+	defer s.h.mu.Unlock()
+	if sh := s.rooms[channels[0]]; sh != nil { // one room's: broadcast is on s.PubSub
+		go sh.Subscribe(context.Background())
+		return nil
 	}
-	s.h.mu.Unlock()
-	if again {
-		return sh.Subscribe(ctx)
-	}
+	sh := &shard{s.h.rdb.(clusterClient).SSubscribe(ctx), channels[0], make(chan struct{})}
+	s.rooms[sh.channel] = sh
+	go func() {
+		defer close(sh.done)
+		sh.Subscribe(context.Background())
+		s.h.relay(sh)
+	}()
 	return nil
 }
 
@@ -168,23 +165,28 @@ func (s *shards) Close() error {
 	return s.PubSub.Close()
 }
 
-// recover, after ps's error on a cluster, has go-redis reload its map of
-// the slots; and replaces a room's PubSub that Redis has refused (MOVED) or
-// left (resharding): its connection is to the wrong master.
-func (h *hub) recover(ps subscription, err error) {
-	h.reload()
+// afterError follows an error of ps's, or of a PUBLISH, on a cluster. go-redis
+// asks the cluster which master has which slot only after a MOVED: after a
+// master died, it would dial it for a minute; so ask it to. A room's PubSub
+// that Redis has refused (MOVED) or left (resharding) is tied to the wrong
+// master: replace it.
+func (h *hub) afterError(ps subscription, err error) {
+	c, ok := h.rdb.(clusterClient)
+	if !ok {
+		return
+	}
+	c.ReloadState(context.Background())
 	var redisErr redis.Error
 	if sh, ok := ps.(*shard); ok && (errors.As(err, &redisErr) || errors.Is(err, errSlotMoved)) {
 		go func() {
 			h.subMu.Lock()
 			defer h.subMu.Unlock()
-			s := h.ps.(*shards)
 			h.mu.Lock()
-			current := s.rooms[sh.channel] == sh // not closed or replaced since
+			current := h.ps.(*shards).rooms[sh.channel] == sh // not closed or replaced since
 			h.mu.Unlock()
 			if current {
-				s.Unsubscribe(context.Background(), sh.channel)
-				h.changeSubscription(s.Subscribe, sh.channel)
+				h.ps.Unsubscribe(context.Background(), sh.channel)
+				h.changeSubscription(h.ps.Subscribe, sh.channel)
 			}
 		}()
 	}

@@ -81,11 +81,11 @@ func (h *hub) receive(ps subscription) (any, error) {
 			ps.Subscribe(context.Background(), h.carried(channel, false)...)
 		default:
 			h.lost(h.carried(channel, true)) // a single Redis: one connection carried them all
-			h.recover(ps, err)               // on a cluster (cluster.go)
+			h.afterError(ps, err)            // on a cluster (cluster.go)
 			time.Sleep(500 * time.Millisecond)
 		}
 		if !reported { // once per outage
-			log.Printf("no subscription at Redis %s: %v; retrying until it is back", addrOf(h.rdb), err)
+			log.Printf("no subscription at Redis %s: %v; retrying until it is back", addrOf(h.rdb, channel), err)
 			reported = true
 		}
 	}
@@ -99,13 +99,13 @@ func (h *hub) notSent(err error, room string) []byte {
 	var opErr *net.OpError
 	var redisErr redis.Error
 	if errors.Is(err, errNotSubscribed) || errors.As(err, &opErr) && opErr.Op == "dial" || errors.As(err, &redisErr) {
-		h.reload() // on a cluster, a master may have died (cluster.go)
+		h.afterError(nil, err) // on a cluster, a master may have died (cluster.go)
 		return errorEvent("message not sent: Redis is unavailable, try again in a moment")
 	}
 	h.subMu.Lock()
 	defer h.subMu.Unlock()
 	if h.lost(h.carried(roomPrefix+room, true)) {
-		log.Printf("PUBLISH to Redis %s: %v; refusing messages until it confirms our subscription", addrOf(h.rdb), err)
+		log.Printf("PUBLISH to Redis %s: %v; refusing messages until it confirms our subscription", addrOf(h.rdb, roomPrefix+room), err)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		h.ps.Subscribe(ctx, h.carried(roomPrefix+room, false)...)
@@ -131,7 +131,7 @@ func announce(redisURL string, args []string, out, errOut io.Writer) int {
 		fmt.Fprintln(errOut, announceUsage)
 		return 2
 	}
-	if err := checkAnnouncement(args[0]); err != nil {
+	if err := checkText(args[0]); err != nil {
 		fmt.Fprintf(errOut, "step4-rooms announce: %v\n%s\n", err, announceUsage)
 		return 2
 	}
@@ -141,17 +141,12 @@ func announce(redisURL string, args []string, out, errOut io.Writer) int {
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 		defer cancel()
-		if c, ok := rdb.(clusterClient); ok { // where go-redis puts every instance's subscription:
-			rdb, err = c.MasterForKey(ctx, broadcastChannel) // PUBLISH counts that node's
-		}
-		if err == nil {
-			n, err = rdb.Publish(ctx, broadcastChannel, args[0]).Result()
-		}
+		n, err = rdb.Publish(ctx, broadcastChannel, args[0]).Result()
 	}
 	if err != nil {
 		fmt.Fprintf(errOut, "step4-rooms announce: %v (is an instance running, or REDIS_URL set?)\n", err)
 		return 1
 	}
-	fmt.Fprintf(out, "announced to %d instance(s) at Redis %s: %s\n", n, addrOf(rdb), args[0])
+	fmt.Fprintf(out, "announced to %d instance(s) at Redis %s: %s\n", n, addrOf(rdb, broadcastChannel), args[0])
 	return 0
 }

@@ -80,29 +80,22 @@ func (h *hub) answered(s *redis.Subscription) {
 	if h.pending[s.Channel] > 0 || s.Kind != "subscribe" && s.Kind != "ssubscribe" { // a room's, on a cluster
 		return
 	}
-	if s.Channel == broadcastChannel {
-		if !h.subscribed {
-			log.Printf("subscribed to Redis channel %q: Redis confirmed", s.Channel)
-			for c := range h.clients {
-				h.closeGap(c, s.Channel)
-			}
-		}
+	name, room := strings.CutPrefix(s.Channel, roomPrefix)
+	listeners := h.clients // of announcements; of a room, its members
+	if r := h.rooms[name]; room && r != nil && !r.confirmed {
+		r.confirmed, listeners = true, r.members
+	} else if !room && !h.subscribed {
+		log.Printf("subscribed to Redis channel %q: Redis confirmed", s.Channel)
 		h.subscribed = true
-		return
+	} else {
+		return // it changes nothing
 	}
-	name, _ := strings.CutPrefix(s.Channel, roomPrefix)
-	r := h.rooms[name]
-	if r == nil || r.confirmed {
-		return
-	}
-	r.confirmed = true
-	joined := event{Type: "joined", Room: name}.encode()
-	for c := range r.members {
-		if !c.rooms[name] {
+	for c := range listeners {
+		if room && !c.rooms[name] {
 			c.rooms[name] = true
-			h.queue(c, joined)
+			h.queue(c, event{Type: "joined", Room: name}.encode())
 		}
-		h.closeGap(c, s.Channel)
+		h.closeGap(c, s.Channel) // "up", if it was the last it had lost
 	}
 }
 
