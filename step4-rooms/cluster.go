@@ -58,11 +58,10 @@ func connectCluster(opts *redis.Options, wait bool) (redis.UniversalClient, erro
 	if opts.DB != 0 {
 		return nil, fmt.Errorf("REDIS_URL: database %d: a Redis Cluster has only database 0", opts.DB)
 	}
-	masters := make(map[string]bool) // that have slots
-	for _, slots := range rdb.ClusterSlots(context.Background()).Val() {
-		masters[slots.Nodes[0].Addr] = true
-	}
-	log.Printf("using Redis Cluster with %d masters, through %s", len(masters), opts.Addr)
+	var masters int // that have slots
+	_, info, _ = strings.Cut(rdb.ClusterInfo(context.Background()).Val(), "cluster_size:")
+	fmt.Sscan(info, &masters)
+	log.Printf("using Redis Cluster with %d masters, through %s", masters, opts.Addr)
 	// As on one Redis, nothing is sent twice: a MOVED comes back as an error.
 	return clusterClient{redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{opts.Addr}, Dialer: opts.Dialer,
 		Username: opts.Username, Password: opts.Password, TLSConfig: opts.TLSConfig, ContextTimeoutEnabled: true,
