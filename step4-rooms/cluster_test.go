@@ -148,11 +148,12 @@ func TestAServerWaitsForRedisToSayWhatItIs(t *testing.T) {
 	}
 }
 
-// A room's slot changes master, by resharding or when its master dies (kill
-// -9, its replica taking over): the room comes back there, and its members
-// hear "down" then "up"; the members of a room on another master hear
-// nothing. (On a cluster of the test's own: no other test sees it.)
-func TestARoomFollowsItsSlotToAnotherMaster(t *testing.T) {
+// A room's subscription breaks on its master (CLIENT KILL), or its slot
+// changes master, by resharding or when its master dies (kill -9, its
+// replica taking over): the room comes back, and its members hear "down"
+// then "up"; the members of a room on another master hear nothing. (On a
+// cluster of the test's own: no other test sees it.)
+func TestARoomComesBackWhereverItsSlotGoes(t *testing.T) {
 	nodes := startCluster(t)
 	byAddr := make(map[string]*redisServer)
 	for _, n := range nodes {
@@ -162,9 +163,9 @@ func TestARoomFollowsItsSlotToAnotherMaster(t *testing.T) {
 	a, b := startInstance(t, clientFor(t, url)), startInstance(t, clientFor(t, url))
 	ctx := context.Background()
 
-	// follow has move take a room's slot from its master to another: that
-	// of a room that stays.
-	follow := func(t *testing.T, move func(room, from, to string)) {
+	// check has fault break a room's subscription on its master, from, maybe
+	// moving its slot to to, the master of a room that stays.
+	check := func(t *testing.T, fault func(room, from, to string)) {
 		c := clientFor(t, url).(clusterClient)
 		defer c.Close()
 		// Neither room on broadcast's master: only the room moved is touched.
@@ -184,12 +185,12 @@ func TestARoomFollowsItsSlotToAnotherMaster(t *testing.T) {
 		dave.join(staying)
 
 		start := time.Now()
-		move(moving, from, to)
+		fault(moving, from, to)
 		for _, m := range []*testClient{alice, bob} {
 			m.expectRedis("down", moving)
 			m.expectRedis("up")
 		}
-		t.Logf("%s was back %v after it started to move", moving, time.Since(start).Round(10*time.Millisecond))
+		t.Logf("%s was back %v after the fault", moving, time.Since(start).Round(10*time.Millisecond))
 		bob.say(moving, "back")
 		alice.expectMessage(moving, "back")
 		bob.expectMessage(moving, "back")
@@ -198,8 +199,13 @@ func TestARoomFollowsItsSlotToAnotherMaster(t *testing.T) {
 		dave.expectMessage(staying, "never gone")
 	}
 
+	t.Run("client kill", func(t *testing.T) {
+		check(t, func(room, from, to string) {
+			must(t, byAddr[from].direct.ClientKillByFilter(ctx, "TYPE", "pubsub").Err())
+		})
+	})
 	t.Run("resharding", func(t *testing.T) {
-		follow(t, func(room, from, to string) {
+		check(t, func(room, from, to string) {
 			// CLUSTER SETSLOT, as redis-cli --cluster reshard moves a slot,
 			// with its keys (an exercise's).
 			src, dst := byAddr[from], byAddr[to]
@@ -217,7 +223,7 @@ func TestARoomFollowsItsSlotToAnotherMaster(t *testing.T) {
 		})
 	})
 	t.Run("failover", func(t *testing.T) {
-		follow(t, func(room, from, to string) { byAddr[from].process.Kill() })
+		check(t, func(room, from, to string) { byAddr[from].process.Kill() })
 	})
 }
 
