@@ -168,7 +168,7 @@ func TestARoomComesBackWhereverItsSlotGoes(t *testing.T) {
 	check := func(t *testing.T, fault func(room, from, to string)) {
 		c := clientFor(t, url).(clusterClient)
 		defer c.Close()
-		// Neither room on broadcast's master: only the room moved is touched.
+		// Neither room on broadcast's master: only the room broken is touched.
 		var moving, staying, from, to string
 		for m, room := range roomsOn(t, c, masterOf(t, c, broadcastChannel)) {
 			if moving == "" {
