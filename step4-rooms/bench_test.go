@@ -41,7 +41,7 @@ func benchmarkRoomBroadcast(b *testing.B, members int) {
 	}
 
 	const burst = 32
-	frame := []byte(`{"type":"message","room":"bench","text":"a chat message of a typical length, some sixty bytes or so"}`)
+	frame := []byte(tagged(b, `{"type":"message","room":"bench","text":"a chat message of a typical length, some sixty bytes or so"}`))
 	var received sync.WaitGroup
 	next := make([]chan int, members) // how many messages each reader waits for next
 	for i, c := range clients {

@@ -33,7 +33,7 @@ func TestExercisePingPong(t *testing.T) {
 	const n = 100
 	go func() { // keeps pinger's writer busy with the room's messages
 		for i := 0; i < 2*n; i++ {
-			talker.conn.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"type":"message","room":"lobby","text":"busy %d"}`, i)))
+			talker.conn.WriteMessage(websocket.TextMessage, []byte(tagged(t, fmt.Sprintf(`{"type":"message","room":"lobby","text":"busy %d"}`, i))))
 		}
 	}()
 	for i := 0; i < n; i++ {

@@ -22,7 +22,7 @@ func TestFloodersDoNotGetTheOthersDropped(t *testing.T) {
 	flooders := make([]*batchConn, 10)
 	for i := range flooders {
 		flooders[i] = dialBatching(t, inst.url+fmt.Sprintf("?name=flooder%d", i))
-		flooders[i].ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","room":"lobby"}`))
+		flooders[i].ws.WriteMessage(websocket.TextMessage, []byte(tagged(t, `{"type":"join","room":"lobby"}`)))
 	}
 	readers := make([]*testClient, 5)
 	for i := range readers {
@@ -34,7 +34,7 @@ func TestFloodersDoNotGetTheOthersDropped(t *testing.T) {
 	waitFor(t, "everyone in the lobby", func() bool {
 		inst.hub.mu.Lock()
 		defer inst.hub.mu.Unlock()
-		return len(inst.hub.rooms["lobby"].members) == 16
+		return len(inst.hub.rooms["lobby"+roomTag(t)].members) == 16
 	})
 
 	floodSeen := make(chan struct{}) // reader 0 has had 500 flood messages
@@ -63,7 +63,7 @@ func TestFloodersDoNotGetTheOthersDropped(t *testing.T) {
 	for i, f := range flooders {
 		f.batching = true
 		for j := 0; j < 300; j++ {
-			f.ws.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"type":"message","room":"lobby","text":"flood %d-%d"}`, i, j)))
+			f.ws.WriteMessage(websocket.TextMessage, []byte(tagged(t, fmt.Sprintf(`{"type":"message","room":"lobby","text":"flood %d-%d"}`, i, j))))
 		}
 	}
 	for _, f := range flooders {
@@ -116,9 +116,13 @@ func TestABurstFromRedisReachesEveryMember(t *testing.T) {
 		go func() { results <- expectTexts(m, "burst ", n) }()
 	}
 	pipe := r.client(t).Pipeline()
+	publish := pipe.Publish
+	if r.cluster {
+		publish = pipe.SPublish // as the instances do (cluster.go)
+	}
 	for j := 0; j < n; j++ {
-		msg := event{Type: "message", Room: "lobby", User: "redis", Text: fmt.Sprint("burst ", j), TS: 1, ID: fmt.Sprint("b-", j)}
-		pipe.Publish(context.Background(), roomPrefix+"lobby", msg.encode())
+		msg := event{Type: "message", Room: "lobby" + roomTag(t), User: "redis", Text: fmt.Sprint("burst ", j), TS: 1, ID: fmt.Sprint("b-", j)}
+		publish(context.Background(), roomPrefix+"lobby"+roomTag(t), msg.encode())
 	}
 	if _, err := pipe.Exec(context.Background()); err != nil {
 		t.Fatal(err)
@@ -153,7 +157,7 @@ func TestManySendersAtOnceDropNoMember(t *testing.T) {
 	for i, m := range members[:senders] {
 		go func() {
 			for j := 0; j < each; j++ {
-				m.conn.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"type":"message","room":"lobby","text":"%d-%d"}`, i, j)))
+				m.conn.WriteMessage(websocket.TextMessage, []byte(tagged(t, fmt.Sprintf(`{"type":"message","room":"lobby","text":"%d-%d"}`, i, j))))
 			}
 		}()
 	}

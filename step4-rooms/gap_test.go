@@ -45,6 +45,22 @@ func (c *testClient) expectInAnyOrder(want ...event) {
 
 var redisUp = event{Type: "redis", State: "up"}
 
+// expectDown reads what a client in rooms hears when the whole of Redis
+// goes away: one "down", with its rooms; on a cluster, one per lost
+// subscription: announcements' (no room), and each room's.
+func (c *testClient) expectDown(r *testRedis, rooms ...string) {
+	c.t.Helper()
+	if !r.cluster {
+		c.expectRedis("down", rooms...)
+		return
+	}
+	want := []event{{Type: "redis", State: "down"}}
+	for _, room := range rooms {
+		want = append(want, event{Type: "redis", State: "down", Rooms: []string{room}})
+	}
+	c.expectInAnyOrder(want...)
+}
+
 // CLIENT KILL TYPE pubsub ends every subscriber connection, as a Redis
 // restart does: both instances subscribe again, and their clients hear of
 // the gap, each with its own rooms.
@@ -101,7 +117,7 @@ func TestClientsHearWhenRedisDropsASlowSubscriber(t *testing.T) {
 		if sent > 64<<20 {
 			t.Fatalf("after %d MB published, Redis still has the stalled subscriber", sent>>20)
 		}
-		srv.direct.Publish(ctx, roomPrefix+"lobby", filler)
+		srv.direct.Publish(ctx, roomPrefix+"lobby"+roomTag(t), filler)
 	}
 	waitFor(t, "Redis to log that the subscriber overcame its output buffer limit", func() bool {
 		return strings.Contains(srv.log.String(), "output buffer limits")
@@ -130,7 +146,7 @@ func TestTheGapReachesClientsInNoRoomAndEndsForThoseWhoLeave(t *testing.T) {
 
 	r.stop()
 	idle.expectRedis("down")
-	leaver.expectRedis("down", "solo")
+	leaver.expectDown(r, "solo")
 	leaver.sendJSON(request{Type: "leave", Room: "solo"})
 	leaver.expect("left", "solo")
 	late := connect(t, a, "late")

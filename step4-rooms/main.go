@@ -98,7 +98,7 @@ func main() {
 
 	addr := fmt.Sprintf("%s:%d", listenHost, port)
 	log.Printf("listening on http://%s", addr)
-	go h.relay() // only now: its first log line comes after this one
+	go h.relay(ps) // only now: its first log line comes after this one
 	// Serve until Ctrl-C, then say goodbye to every client (shutdown.go).
 	h.serveUntilSignal(newServer(addr, newMux(h)), broker)
 }
@@ -116,8 +116,8 @@ func newMux(h *hub) *http.ServeMux {
 // hub is the set of connected clients and their rooms, and the link to
 // Redis. A mutex guards it, because every connection's goroutines use it.
 type hub struct {
-	rdb                  *redis.Client
-	ps                   *redis.PubSub
+	rdb                  redis.UniversalClient
+	ps                   subscription  // a *redis.PubSub; on a Redis Cluster, one per room (cluster.go)
 	via                  string        // this instance, as its messages say: its port
 	pingPeriod, pongWait time.Duration // the heartbeat; tests shorten it
 	subMu                sync.Mutex    // SUBSCRIBE and UNSUBSCRIBE in the order decided (rooms.go)
@@ -135,9 +135,9 @@ type room struct {
 	confirmed bool // Redis has confirmed our subscription to its channel
 }
 
-func newHub(rdb *redis.Client, ps *redis.PubSub, via string) *hub {
-	return &hub{rdb: rdb, ps: ps, via: via, pingPeriod: pingPeriod, pongWait: pongWait,
-		clients: make(map[*client]bool), rooms: make(map[string]*room), pending: make(map[string]int)}
+func newHub(rdb redis.UniversalClient, ps *redis.PubSub, via string) *hub {
+	return sharded(&hub{rdb: rdb, ps: ps, via: via, pingPeriod: pingPeriod, pongWait: pongWait,
+		clients: make(map[*client]bool), rooms: make(map[string]*room), pending: make(map[string]int)})
 }
 
 func (h *hub) add(c *client) {
@@ -214,7 +214,7 @@ func (h *hub) leave(c *client, name string) {
 func (h *hub) publish(c *client, req request) error {
 	// Until Redis confirms our subscription, a message we publish would not
 	// come back to our own clients: better to refuse it than to lose it.
-	if !h.roomConfirmed(req.Room) {
+	if !h.confirmed(roomPrefix + req.Room) {
 		return errNotSubscribed
 	}
 	// The user comes from the connection, never from the request.
@@ -224,11 +224,11 @@ func (h *hub) publish(c *client, req request) error {
 	return h.rdb.Publish(ctx, roomPrefix+req.Room, msg.encode()).Err()
 }
 
-// relay delivers what arrives on the subscription to this instance's clients:
-// a message to the members of its room, an announcement to everybody.
-func (h *hub) relay() {
+// relay delivers what arrives on ps to this instance's clients: a message
+// to the members of its room, an announcement to everybody.
+func (h *hub) relay(ps subscription) {
 	for {
-		msg, err := h.receive() // waits out Redis outages (redis.go)
+		msg, err := h.receive(ps) // waits out Redis outages (redis.go)
 		if err != nil {
 			return // the subscription is closed: shutting down
 		}
@@ -381,7 +381,7 @@ func (c *client) readPump() {
 			if !c.hub.isMember(c, req.Room) {
 				c.hub.send(c, errorEvent(fmt.Sprintf("not in room %q: join it first", req.Room)))
 			} else if err := c.hub.publish(c, req); err != nil {
-				c.hub.send(c, c.hub.notSent(err)) // what became of it (redis.go)
+				c.hub.send(c, c.hub.notSent(err, req.Room)) // what became of it (redis.go)
 			}
 		}
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,10 +14,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,48 +36,59 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// The tests run against miniredis, or against the real Redis that
-// REDIS_TEST_URL names (CI does both).
+// The tests run against miniredis, or against the real Redis, or Redis
+// Cluster, that REDIS_TEST_URL names (CI does all three).
 
 // testRedis is the Redis one test uses, and a way to take it away.
 type testRedis struct {
-	url   string
-	db    int                  // the test's database, on a real Redis
-	mini  *miniredis.Miniredis // nil for a real Redis
-	proxy *proxy               // in front of a real Redis, to simulate an outage
+	url     string                // straight to it
+	mini    *miniredis.Miniredis  // nil for a real Redis
+	cluster bool                  // a Redis Cluster
+	nodes   []string              // a real Redis's address; a cluster's, each node's
+	proxies proxies               // in front of a real Redis, for instances: to simulate an outage
+	direct  redis.UniversalClient // the test's own client, straight to it
 }
 
 func newTestRedis(t testing.TB) *testRedis {
 	t.Helper()
-	if url := os.Getenv("REDIS_TEST_URL"); url != "" {
-		opts, err := redis.ParseURL(url)
-		if err != nil {
-			t.Fatalf("REDIS_TEST_URL: %v", err)
-		}
-		// Keys are per database, channels are not: a test's keys (an
-		// exercise's room history, say) stay out of the next test's way
-		// in a database of its own, emptied when it starts.
-		db := 1 + int(lastDB.Add(1)%15)
-		rdb := redis.NewClient(&redis.Options{Addr: opts.Addr, Password: opts.Password, DB: db})
-		rdb.FlushDB(context.Background())
-		rdb.Close()
-		p := newProxy(t, opts.Addr)
-		return &testRedis{url: fmt.Sprintf("redis://%s/%d", p.addr(), db), db: db, proxy: p}
+	r := &testRedis{url: os.Getenv("REDIS_TEST_URL")}
+	if r.url == "" {
+		r.mini = miniredis.RunT(t)
+		r.url = "redis://" + r.mini.Addr()
 	}
-	m := miniredis.RunT(t)
-	return &testRedis{url: "redis://" + m.Addr(), mini: m}
+	opts, err := redis.ParseURL(r.url)
+	if err != nil {
+		t.Fatalf("REDIS_TEST_URL: %v", err)
+	}
+	r.nodes = []string{opts.Addr}
+	r.direct = clientFor(t, r.url)
+	t.Cleanup(func() { r.direct.Close() })
+	r.direct.Ping(context.Background()) // its connection (a goroutine, in miniredis) before any test counts them
+	if c, ok := r.direct.(clusterClient); ok {
+		r.cluster, r.nodes = true, nil
+		shards, err := c.ClusterShards(context.Background()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, shard := range shards {
+			for _, node := range shard.Nodes {
+				r.nodes = append(r.nodes, net.JoinHostPort(node.IP, fmt.Sprint(node.Port)))
+			}
+		}
+	}
+	if r.mini == nil {
+		r.proxies = newProxies(t, r.nodes)
+	}
+	return r
 }
 
-// lastDB is the last database a test took on the Redis that REDIS_TEST_URL names.
-var lastDB atomic.Int64
-
-// stop makes Redis unreachable: miniredis closes, or the proxy cuts every
-// connection and refuses new ones.
+// stop makes Redis unreachable: miniredis closes, or the proxies cut every
+// connection and refuse new ones.
 func (r *testRedis) stop() {
 	if r.mini != nil {
 		r.mini.Close()
 	} else {
-		r.proxy.cut(true)
+		r.proxies.cut(true)
 	}
 }
 
@@ -86,46 +99,92 @@ func (r *testRedis) start(t testing.TB) {
 			t.Fatal(err)
 		}
 	} else {
-		r.proxy.cut(false)
+		r.proxies.cut(false)
 	}
 }
 
-// through returns a new proxy in front of this Redis, for a test to fail
-// it, and the URL of the test's database through it.
-func (r *testRedis) through(t testing.TB) (*proxy, string) {
-	opts, _ := redis.ParseURL(r.url)
-	p := newProxy(t, opts.Addr)
-	return p, fmt.Sprintf("redis://%s/%d", p.addr(), r.db)
+// connect is a client for an instance, as main makes it, through the test's
+// proxies in front of a real Redis.
+func (r *testRedis) connect(t testing.TB) redis.UniversalClient {
+	if r.mini != nil {
+		return clientFor(t, r.url)
+	}
+	return r.connectThrough(t, r.proxies)
 }
 
-func (r *testRedis) client(t testing.TB) *redis.Client {
+// through returns new proxies in front of this Redis, for a test to fail
+// it, and a client for an instance through them.
+func (r *testRedis) through(t testing.TB) (proxies, redis.UniversalClient) {
+	p := newProxies(t, r.nodes)
+	return p, r.connectThrough(t, p)
+}
+
+// connectThrough is a client for an instance through p. A cluster client
+// learns the nodes' own addresses from the cluster: its Dialer takes each
+// to the node's proxy.
+func (r *testRedis) connectThrough(t testing.TB, p proxies) redis.UniversalClient {
+	if !r.cluster {
+		return clientFor(t, "redis://"+p.addr())
+	}
 	opts, _ := redis.ParseURL(r.url)
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { rdb.Close() })
+	opts.Addr, opts.Dialer = p[0].target, p.dial
+	rdb, err := connectCluster(opts, false)
+	if rdb == nil {
+		t.Fatalf("a cluster client through proxies: %v", err)
+	}
 	return rdb
 }
 
-// numsub is how many subscribers Redis counts on a channel.
-func (r *testRedis) numsub(t *testing.T, channel string) int64 {
+// client is the test's own client, straight to Redis.
+func (r *testRedis) client(t testing.TB) redis.UniversalClient {
+	return r.direct
+}
+
+// numsub is how many subscribers Redis counts on the room's channel: on a
+// cluster, its slot's master counts its shard channel's.
+func (r *testRedis) numsub(t *testing.T, room string) int64 {
 	t.Helper()
-	opts, _ := redis.ParseURL(r.url)
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
-	n, err := rdb.PubSubNumSub(context.Background(), channel).Result()
+	ctx, channel := context.Background(), roomPrefix+room+roomTag(t)
+	n, err := r.direct.PubSubNumSub(ctx, channel).Result()
+	if c, ok := r.direct.(clusterClient); ok {
+		var m *redis.Client
+		if m, err = c.MasterForKey(ctx, channel); err == nil {
+			n, err = m.PubSubShardNumSub(ctx, channel).Result()
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	return n[channel]
 }
 
-// waitNumsub waits until Redis counts want subscribers on channel. Redis
-// drops a closed subscription a moment after its client goes, so the count
-// can lag for an instant.
-func (r *testRedis) waitNumsub(t *testing.T, channel string, want int64) {
+// waitNumsub waits until Redis counts want subscribers on the room's
+// channel. Redis drops a closed subscription a moment after its client
+// goes, so the count can lag for an instant.
+func (r *testRedis) waitNumsub(t *testing.T, room string, want int64) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("PUBSUB NUMSUB %s = %d (is something else, such as a running instance, subscribed on this Redis?)", channel, want), func() bool {
-		return r.numsub(t, channel) == want
+	waitFor(t, fmt.Sprintf("%d subscribers on room %s (is something else, such as a running instance, subscribed on this Redis?)", want, room), func() bool {
+		return r.numsub(t, room) == want
 	})
+}
+
+// runTag and roomTag keep one test's rooms, their channels and their keys
+// (an exercise's history, say) apart from every other test's and run's on
+// a shared Redis (a cluster has no databases to keep them apart): the test
+// says "lobby", the instance hears "lobby-" and a tag of the test's own
+// (testClient.send and next, tagged).
+var runTag = rand.Text()
+
+func roomTag(t testing.TB) string {
+	sum := sha256.Sum256([]byte(runTag + t.Name()))
+	return fmt.Sprintf("-%x", sum[:3])
+}
+
+var roomField = regexp.MustCompile(`("room":"[A-Za-z0-9_-]+)"`)
+
+// tagged adds t's tag to each room in a frame or payload.
+func tagged(t testing.TB, s string) string {
+	return roomField.ReplaceAllString(s, "${1}"+roomTag(t)+`"`)
 }
 
 // instance is one running step4-rooms server, wired as main wires it.
@@ -137,15 +196,15 @@ type instance struct {
 	shutdown func()
 }
 
-func startInstance(t testing.TB, rdb *redis.Client, configure ...func(*hub)) *instance {
+func startInstance(t testing.TB, rdb redis.UniversalClient, configure ...func(*hub)) *instance {
 	t.Helper()
 	inst := newInstance(t, rdb, configure...)
-	waitFor(t, "Redis to confirm the subscription", inst.hub.isSubscribed)
+	waitFor(t, "Redis to confirm the subscription", func() bool { return inst.hub.confirmed(broadcastChannel) })
 	return inst
 }
 
 // newInstance runs an instance on rdb without waiting for its subscription.
-func newInstance(t testing.TB, rdb *redis.Client, configure ...func(*hub)) *instance {
+func newInstance(t testing.TB, rdb redis.UniversalClient, configure ...func(*hub)) *instance {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	ps := rdb.Subscribe(context.Background(), broadcastChannel)
@@ -153,7 +212,7 @@ func newInstance(t testing.TB, rdb *redis.Client, configure ...func(*hub)) *inst
 	for _, f := range configure {
 		f(h)
 	}
-	go h.relay()
+	go h.relay(ps)
 	srv.Config.Handler = newMux(h)
 	srv.Start()
 	inst := &instance{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
@@ -167,11 +226,11 @@ func newInstance(t testing.TB, rdb *redis.Client, configure ...func(*hub)) *inst
 
 func startInstanceOn(t testing.TB, r *testRedis, configure ...func(*hub)) *instance {
 	t.Helper()
-	return startInstance(t, clientFor(t, r.url), configure...)
+	return startInstance(t, r.connect(t), configure...)
 }
 
 // clientFor is a client for url with the options main gives it.
-func clientFor(t testing.TB, url string) *redis.Client {
+func clientFor(t testing.TB, url string) redis.UniversalClient {
 	t.Helper()
 	rdb, _, err := connectRedis(url, "")
 	if err != nil {
@@ -202,7 +261,7 @@ func connect(t testing.TB, inst *instance, name string) *testClient {
 // send writes one request frame, as it is.
 func (c *testClient) send(frame string) {
 	c.t.Helper()
-	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(tagged(c.t, frame))); err != nil {
 		c.t.Fatalf("%s: write: %v", c.name, err)
 	}
 }
@@ -226,6 +285,11 @@ func (c *testClient) next() event {
 			var ev event
 			if err := json.Unmarshal([]byte(line), &ev); err != nil {
 				c.t.Fatalf("%s: a line that is not JSON: %q", c.name, line)
+			}
+			// Rooms as the test named them.
+			ev.Room, ev.Error = strings.TrimSuffix(ev.Room, roomTag(c.t)), strings.ReplaceAll(ev.Error, roomTag(c.t), "")
+			for i := range ev.Rooms {
+				ev.Rooms[i] = strings.TrimSuffix(ev.Rooms[i], roomTag(c.t))
 			}
 			c.events = append(c.events, ev)
 		}
@@ -346,7 +410,7 @@ func TestRoomsAreIsolatedAcrossInstances(t *testing.T) {
 func TestSubscribedOnlyWhileALocalClientIsInTheRoom(t *testing.T) {
 	r := newTestRedis(t)
 	a, b := startInstanceOn(t, r), startInstanceOn(t, r)
-	const channel = roomPrefix + "lobby"
+	const channel = "lobby"
 	if n := r.numsub(t, channel); n != 0 {
 		t.Fatalf("NUMSUB before any join = %d, want 0", n)
 	}
@@ -375,13 +439,13 @@ func TestJoinedOnlyOnceTheSubscriptionExists(t *testing.T) {
 	alice := connect(t, a, "alice")
 	alice.join("first")
 	// joined arrived, so Redis has the subscription already: no waiting.
-	if n := r.numsub(t, roomPrefix+"first"); n != 1 {
+	if n := r.numsub(t, "first"); n != 1 {
 		t.Fatalf("NUMSUB right after joined = %d, want 1", n)
 	}
 
 	// With Redis away, a join waits: the client is not in the room yet.
 	r.stop()
-	alice.expectRedis("down", "first")
+	alice.expectDown(r, "first")
 	alice.sendJSON(request{Type: "join", Room: "second"})
 	alice.expectError("Redis is unavailable")
 	alice.say("second", "too early")
@@ -426,8 +490,8 @@ func TestSilentClientIsDroppedAndItsRoomsCleanedUp(t *testing.T) {
 		aliveErr <- err
 	}()
 	waitFor(t, "the silent client to be dropped", func() bool { return numClients(a.hub) == 1 })
-	r.waitNumsub(t, roomPrefix+"solo", 0) // it was the last member
-	r.waitNumsub(t, roomPrefix+"lobby", 1)
+	r.waitNumsub(t, "solo", 0) // it was the last member
+	r.waitNumsub(t, "lobby", 1)
 	select {
 	case err := <-aliveErr:
 		t.Fatalf("the client that answered pings was dropped too: %v", err)
@@ -580,7 +644,7 @@ func TestMalformedPayloadsOnRedisAreNotPassedOn(t *testing.T) {
 		`{"type":"message","room":"kitchen","user":"eve","text":"wrong room"}`,
 		`{"type":"joined","room":"lobby"}`, `{"type":"message","room":"lobby","user":"<b>","text":"hi"}`,
 	} {
-		rdb.Publish(context.Background(), roomPrefix+"lobby", junk)
+		rdb.Publish(context.Background(), roomPrefix+"lobby"+roomTag(t), tagged(t, junk))
 	}
 	for _, junk := range []string{"\xff\xfe", " \n", strings.Repeat("é", maxTextLength+1)} {
 		rdb.Publish(context.Background(), broadcastChannel, junk)
@@ -599,8 +663,8 @@ func TestRoomsComeBackAfterARedisOutage(t *testing.T) {
 	before := runtime.NumGoroutine()
 	r.stop()
 	// Both hear that messages to the lobby may be missed from now on.
-	alice.expectRedis("down", "lobby")
-	bob.expectRedis("down", "lobby")
+	alice.expectDown(r, "lobby")
+	bob.expectDown(r, "lobby")
 	alice.say("lobby", "lost")
 	alice.expectError("Redis is unavailable")
 	bob.sendJSON(request{Type: "join", Room: "waiting"}) // answered once Redis is back
@@ -614,7 +678,7 @@ func TestRoomsComeBackAfterARedisOutage(t *testing.T) {
 	r.start(t)
 	alice.expectRedis("up")
 	bob.expectInAnyOrder(event{Type: "joined", Room: "waiting"}, redisUp)
-	r.waitNumsub(t, roomPrefix+"lobby", 2)
+	r.waitNumsub(t, "lobby", 2)
 	bob.say("lobby", "back")
 	alice.expectMessage("lobby", "back")
 	bob.expectMessage("lobby", "back")
@@ -642,8 +706,13 @@ func TestClientsLeaveNothingBehind(t *testing.T) {
 	r := newTestRedis(t)
 	a := startInstanceOn(t, r)
 	// A first command opens a pooled connection to Redis (and, in miniredis,
-	// a goroutine that serves it): the instance's doing, not the clients'.
-	a.hub.rdb.Ping(context.Background())
+	// a goroutine that serves it; in go-redis, one per node that tends it):
+	// the instance's doing, not the clients'. On a cluster, to every master.
+	if c, ok := a.hub.rdb.(clusterClient); ok {
+		c.ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error { return m.Ping(ctx).Err() })
+	} else {
+		a.hub.rdb.Ping(context.Background())
+	}
 	before := runtime.NumGoroutine()
 
 	clients := []*testClient{connect(t, a, "one"), connect(t, a, "two"), connect(t, a, "three")}
@@ -655,7 +724,7 @@ func TestClientsLeaveNothingBehind(t *testing.T) {
 	clients[2].conn.WriteMessage(websocket.BinaryMessage, []byte{0})
 
 	waitFor(t, "an empty hub", func() bool { return numClients(a.hub) == 0 })
-	r.waitNumsub(t, roomPrefix+"lobby", 0)
+	r.waitNumsub(t, "lobby", 0)
 	waitFor(t, "the connection goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 	a.hub.mu.Lock()
 	defer a.hub.mu.Unlock()
@@ -693,7 +762,7 @@ func TestEmbeddedBrokerIsSharedAndTakenOver(t *testing.T) {
 	// Both instances subscribe again, on the new broker. (Until then B's
 	// hub may not have noticed the old one go: it is no sign to wait for.)
 	waitFor(t, "both instances to subscribe to the room on the new broker", func() bool {
-		return brokerB.numsub(roomPrefix+"lobby") == 2 && b.hub.roomConfirmed("lobby")
+		return brokerB.numsub(roomPrefix+"lobby"+roomTag(t)) == 2 && b.hub.confirmed(roomPrefix+"lobby"+roomTag(t))
 	})
 	bob.expectRedis("down", "lobby")
 	bob.expectRedis("up")

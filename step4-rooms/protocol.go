@@ -85,12 +85,8 @@ func parseRequest(data []byte) (request, error) {
 		return req, fmt.Errorf("invalid room name: use 1 to %d letters, digits, _ or -", maxRoomLength)
 	}
 	if req.Type == "message" {
-		if req.Text = strings.TrimSpace(req.Text); req.Text == "" {
-			return req, errors.New("empty text")
-		}
-		if utf8.RuneCountInString(req.Text) > maxTextLength {
-			return req, fmt.Errorf("text longer than %d characters", maxTextLength)
-		}
+		req.Text = strings.TrimSpace(req.Text)
+		return req, checkText(req.Text)
 	}
 	return req, nil
 }
@@ -117,12 +113,12 @@ func validName(s string, max int) bool {
 
 // fromRedis checks what arrived on channel (anyone can PUBLISH), and
 // returns the event to pass on, or false: text on "broadcast" that
-// checkAnnouncement accepts is an announcement; on a room's channel, only a
+// checkText accepts is an announcement; on a room's channel, only a
 // message our instances could have published passes (a browser drops its
 // connection on invalid UTF-8).
 func fromRedis(channel, payload string) (event, bool) {
 	if channel == broadcastChannel {
-		return event{Type: "announcement", Text: payload}, checkAnnouncement(payload) == nil
+		return event{Type: "announcement", Text: payload}, checkText(payload) == nil
 	}
 	if !utf8.ValidString(payload) {
 		return event{}, false
@@ -136,9 +132,9 @@ func fromRedis(channel, payload string) (event, bool) {
 	return event{Type: ev.Type, Room: ev.Room, User: ev.User, Text: ev.Text, TS: ev.TS, ID: ev.ID, Via: ev.Via}, ok
 }
 
-// checkAnnouncement says what is wrong with an announcement's text, if
-// anything: the instances drop it then, and announce refuses to send it.
-func checkAnnouncement(text string) error {
+// checkText says what is wrong with a message's or an announcement's text,
+// if anything: the instances drop it then, and announce refuses to send it.
+func checkText(text string) error {
 	switch {
 	case !utf8.ValidString(text):
 		return errors.New("text must be UTF-8")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -163,4 +165,50 @@ func (p *proxy) loseNextAnswer() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.loseNext = true
+}
+
+// proxies are a test's proxies in front of its Redis: one for a single
+// Redis, one per node for a cluster. What a test does to them, it does to
+// every node at once.
+type proxies []*proxy
+
+func newProxies(t testing.TB, targets []string) proxies {
+	var p proxies
+	for _, target := range targets {
+		p = append(p, newProxy(t, target))
+	}
+	return p
+}
+
+func (p proxies) addr() string { return p[0].addr() }
+
+func (p proxies) cut(down bool) {
+	for _, q := range p {
+		q.cut(down)
+	}
+}
+
+func (p proxies) freeze(on bool) {
+	for _, q := range p {
+		q.freeze(on)
+	}
+}
+
+// loseNextAnswer arms every node's proxy: the next PUBLISH through each loses its answer.
+func (p proxies) loseNextAnswer() {
+	for _, q := range p {
+		q.loseNextAnswer()
+	}
+}
+
+// dial is a cluster client's Dialer: it takes each node's address, as
+// the cluster names it, to the node's proxy.
+func (p proxies) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	for _, q := range p {
+		if q.target == addr {
+			var d net.Dialer
+			return d.DialContext(ctx, network, q.addr())
+		}
+	}
+	return nil, fmt.Errorf("no proxy for %s", addr)
 }

@@ -5,7 +5,8 @@ package main
 // and receive is ps.Receive. When Redis goes away, go-redis reconnects and
 // subscribes again, to every channel, by itself; receive logs the cause
 // once, and marks every channel lost (rooms.go), so that publish refuses
-// messages meanwhile, and the clients hear that they may miss some.
+// messages meanwhile, and the clients hear that they may miss some. On a
+// Redis Cluster, each channel has a subscription of its own (cluster.go).
 
 import (
 	"cmp"
@@ -27,76 +28,87 @@ const defaultRedisAddr = "localhost:6379"
 
 var errNotSubscribed = errors.New("not subscribed: Redis has not confirmed the room's subscription")
 
-// connectRedis returns a client for redisURL or, if it is empty, for the
-// Redis at fallbackAddr, maybe the embedded one (broker.go). Commands end when
-// their context says, and none is sent twice: a lost answer is no proof.
-func connectRedis(redisURL, fallbackAddr string) (*redis.Client, *broker, error) {
+// connectRedis returns a client for redisURL, maybe a Redis Cluster
+// (cluster.go), or, if it is empty, for the Redis at fallbackAddr, maybe the
+// embedded one (broker.go). Commands end when their context says, and none
+// is sent twice: a lost answer is no proof. A server (with a fallbackAddr)
+// waits for the Redis at redisURL to answer; a command such as announce does not.
+func connectRedis(redisURL, fallbackAddr string) (redis.UniversalClient, *broker, error) {
 	opts, err := redis.ParseURL(cmp.Or(redisURL, "redis://"+fallbackAddr))
 	if err != nil {
 		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	opts.ContextTimeoutEnabled, opts.MaxRetries, opts.DialerRetries, opts.DialTimeout = true, -1, 1, time.Second
-	if redisURL != "" {
-		log.Printf("using Redis at %s", opts.Addr)
-		return redis.NewClient(opts), nil, nil
+	if redisURL == "" {
+		rdb, b := connectFallback(opts)
+		return rdb, b, nil
 	}
-	rdb, b := connectFallback(opts)
-	return rdb, b, nil
+	if rdb, err := connectCluster(opts, fallbackAddr != ""); rdb != nil || err != nil {
+		return rdb, nil, err
+	}
+	log.Printf("using Redis at %s", opts.Addr)
+	return redis.NewClient(opts), nil, nil
 }
 
-// receive returns the next message or subscription confirmation from h.ps,
-// or an error once h.ps is closed.
-func (h *hub) receive() (any, error) {
+// receive returns the next message or subscription confirmation from ps,
+// or an error once ps is closed.
+func (h *hub) receive(ps subscription) (any, error) {
+	channel := broadcastChannel // and on a single Redis, every room's
+	if sh, ok := ps.(*shard); ok {
+		channel = sh.channel // a room's on a cluster (cluster.go)
+	}
 	reported := false
 	for {
 		// Unconfirmed, ask again every 3 s: rarely, after an outage, go-redis's
 		// own SUBSCRIBE never reaches Redis. Subscribed, wait without a
 		// deadline: one that struck in the middle of a message would garble it.
 		wait := time.Duration(0)
-		if !h.isSubscribed() {
+		if !h.confirmed(channel) {
 			wait = 3 * time.Second
 		}
-		msg, err := h.ps.ReceiveTimeout(context.Background(), wait)
+		msg, err := ps.ReceiveTimeout(context.Background(), wait)
+		if s, ok := msg.(*redis.Subscription); ok && s.Kind == "sunsubscribe" {
+			err = errSlotMoved // the hub never asks for one: on a cluster, resharding
+		}
 		var netErr net.Error
 		switch {
 		case err == nil:
 			return msg, nil
 		case errors.Is(err, redis.ErrClosed) || errors.Is(err, net.ErrClosed):
-			return nil, err // closed by shutdown
+			return nil, err // closed by shutdown, or on a cluster by leave
 		case errors.As(err, &netErr) && netErr.Timeout():
 			err = errors.New("it has not confirmed our SUBSCRIBE")
-			h.ps.Subscribe(context.Background(), h.wantedChannels()...)
+			ps.Subscribe(context.Background(), h.carried(channel, false)...)
 		default:
-			h.lost(h.allChannels()) // a single Redis: one connection carried them all
+			h.lost(h.carried(channel, true)) // a single Redis: one connection carried them all
+			h.afterError(ps, err)            // on a cluster (cluster.go)
 			time.Sleep(500 * time.Millisecond)
 		}
 		if !reported { // once per outage
-			log.Printf("no subscription at Redis %s: %v; retrying until it is back", h.rdb.Options().Addr, err)
+			log.Printf("no subscription at Redis %s: %v; retrying until it is back", addrOf(h.rdb, channel), err)
 			reported = true
 		}
 	}
 }
 
-func (h *hub) isSubscribed() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.subscribed
-}
-
-// notSent is what the sender of a failed message hears: "not sent", or, if
-// the PUBLISH went out and no answer came, that it may still arrive; Redis
-// is then hung or cut off, and we ask it to confirm our subscription again.
-func (h *hub) notSent(err error) []byte {
+// notSent is what the sender of a failed message to room hears: "not sent",
+// or, if the PUBLISH went out and no answer came, that it may still arrive;
+// Redis is then hung or cut off, and we ask it to confirm our subscription
+// again (in subMu, so as not to undo a leave).
+func (h *hub) notSent(err error, room string) []byte {
 	var opErr *net.OpError
 	var redisErr redis.Error
 	if errors.Is(err, errNotSubscribed) || errors.As(err, &opErr) && opErr.Op == "dial" || errors.As(err, &redisErr) {
+		h.afterError(nil, err) // on a cluster, a master may have died (cluster.go)
 		return errorEvent("message not sent: Redis is unavailable, try again in a moment")
 	}
-	if h.lost(h.allChannels()) {
-		log.Printf("PUBLISH to Redis %s: %v; refusing messages until it confirms our subscription", h.rdb.Options().Addr, err)
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
+	if h.lost(h.carried(roomPrefix+room, true)) {
+		log.Printf("PUBLISH to Redis %s: %v; refusing messages until it confirms our subscription", addrOf(h.rdb, roomPrefix+room), err)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		h.ps.Subscribe(ctx, h.wantedChannels()...)
+		h.ps.Subscribe(ctx, h.carried(roomPrefix+room, false)...)
 	}
 	return errorEvent("message not confirmed: Redis did not answer; it may still arrive")
 }
@@ -119,7 +131,7 @@ func announce(redisURL string, args []string, out, errOut io.Writer) int {
 		fmt.Fprintln(errOut, announceUsage)
 		return 2
 	}
-	if err := checkAnnouncement(args[0]); err != nil {
+	if err := checkText(args[0]); err != nil {
 		fmt.Fprintf(errOut, "step4-rooms announce: %v\n%s\n", err, announceUsage)
 		return 2
 	}
@@ -135,6 +147,6 @@ func announce(redisURL string, args []string, out, errOut io.Writer) int {
 		fmt.Fprintf(errOut, "step4-rooms announce: %v (is an instance running, or REDIS_URL set?)\n", err)
 		return 1
 	}
-	fmt.Fprintf(out, "announced to %d instance(s) at Redis %s: %s\n", n, rdb.Options().Addr, args[0])
+	fmt.Fprintf(out, "announced to %d instance(s) at Redis %s: %s\n", n, addrOf(rdb, broadcastChannel), args[0])
 	return 0
 }

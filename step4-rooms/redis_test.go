@@ -29,8 +29,8 @@ const (
 // refused at once, until Redis answers again.
 func TestAHungRedisIsReportedWithinPublishTimeout(t *testing.T) {
 	t.Parallel() // it waits for timeouts; it shares nothing with the others
-	p, url := newTestRedis(t).through(t)
-	a := startInstance(t, clientFor(t, url))
+	p, rdb := newTestRedis(t).through(t)
+	a := startInstance(t, rdb)
 	alice := connect(t, a, "alice")
 	alice.join("lobby")
 	alice.say("lobby", "before") // so that a connection is open
@@ -63,8 +63,8 @@ func TestAHungRedisIsReportedWithinPublishTimeout(t *testing.T) {
 }
 
 func TestShutdownIsBoundedWhileRedisHangs(t *testing.T) {
-	p, url := newTestRedis(t).through(t)
-	a := startInstance(t, clientFor(t, url))
+	p, rdb := newTestRedis(t).through(t)
+	a := startInstance(t, rdb)
 	alice, bob := connect(t, a, "alice"), connect(t, a, "bob")
 	alice.join("lobby")
 	bob.join("lobby")
@@ -107,8 +107,8 @@ func TestStartingWithAHungRedisDoesNotWait(t *testing.T) {
 // out: it is not sent again, so no message arrives twice (the same id).
 func TestALostAnswerIsNotPublishedTwice(t *testing.T) {
 	r := newTestRedis(t)
-	p, url := r.through(t)
-	a := startInstance(t, clientFor(t, url))
+	p, rdb := r.through(t)
+	a := startInstance(t, rdb)
 	b := startInstanceOn(t, r)
 	alice, bob := connect(t, a, "alice"), connect(t, b, "bob")
 	alice.join("lobby")

@@ -77,32 +77,25 @@ func (h *hub) answered(s *redis.Subscription) {
 	defer h.mu.Unlock()
 	h.pending[s.Channel] = max(h.pending[s.Channel]-1, 0)
 	// Only the answer to the latest command tells how things stand.
-	if h.pending[s.Channel] > 0 || s.Kind != "subscribe" {
+	if h.pending[s.Channel] > 0 || s.Kind != "subscribe" && s.Kind != "ssubscribe" { // a room's, on a cluster
 		return
 	}
-	if s.Channel == broadcastChannel {
-		if !h.subscribed {
-			log.Printf("subscribed to Redis channel %q: Redis confirmed", s.Channel)
-			for c := range h.clients {
-				h.closeGap(c, s.Channel)
-			}
-		}
+	name, room := strings.CutPrefix(s.Channel, roomPrefix)
+	listeners := h.clients // of announcements; of a room, its members
+	if r := h.rooms[name]; room && r != nil && !r.confirmed {
+		r.confirmed, listeners = true, r.members
+	} else if !room && !h.subscribed {
+		log.Printf("subscribed to Redis channel %q: Redis confirmed", s.Channel)
 		h.subscribed = true
-		return
+	} else {
+		return // it changes nothing
 	}
-	name, _ := strings.CutPrefix(s.Channel, roomPrefix)
-	r := h.rooms[name]
-	if r == nil || r.confirmed {
-		return
-	}
-	r.confirmed = true
-	joined := event{Type: "joined", Room: name}.encode()
-	for c := range r.members {
-		if !c.rooms[name] {
+	for c := range listeners {
+		if room && !c.rooms[name] {
 			c.rooms[name] = true
-			h.queue(c, joined)
+			h.queue(c, event{Type: "joined", Room: name}.encode())
 		}
-		h.closeGap(c, s.Channel)
+		h.closeGap(c, s.Channel) // "up", if it was the last it had lost
 	}
 }
 
@@ -168,27 +161,24 @@ func (h *hub) closeGap(c *client, channel string) {
 	}
 }
 
-// allChannels is every channel on the subscription, or on its way on or
-// off: on a single Redis, all that a broken connection takes with it.
-func (h *hub) allChannels() []string {
-	channels := h.wantedChannels()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for channel, n := range h.pending {
-		if n > 0 && !slices.Contains(channels, channel) {
-			channels = append(channels, channel)
-		}
+// carried is what the connection that carries channel carries: on a single
+// Redis, every channel this instance needs, broadcast and its rooms, and
+// with pending, those on their way on or off too: all that a broken
+// connection takes with it. On a cluster, channel alone (cluster.go).
+func (h *hub) carried(channel string, pending bool) []string {
+	if _, ok := h.rdb.(clusterClient); ok {
+		return []string{channel}
 	}
-	return channels
-}
-
-// wantedChannels is every channel this instance needs: broadcast and its rooms.
-func (h *hub) wantedChannels() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	channels := []string{broadcastChannel}
 	for name := range h.rooms {
 		channels = append(channels, roomPrefix+name)
+	}
+	for channel, n := range h.pending {
+		if pending && n > 0 && !slices.Contains(channels, channel) {
+			channels = append(channels, channel)
+		}
 	}
 	return channels
 }
@@ -200,10 +190,13 @@ func (h *hub) isMember(c *client, name string) bool {
 	return c.rooms[name]
 }
 
-// roomConfirmed reports whether Redis has confirmed our subscription to the room.
-func (h *hub) roomConfirmed(name string) bool {
+// confirmed reports whether Redis has confirmed our subscription to channel.
+func (h *hub) confirmed(channel string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r := h.rooms[name]
+	if channel == broadcastChannel {
+		return h.subscribed
+	}
+	r := h.rooms[strings.TrimPrefix(channel, roomPrefix)]
 	return r != nil && r.confirmed
 }

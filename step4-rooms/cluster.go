@@ -1,0 +1,192 @@
+package main
+
+// This file runs the hub on a Redis Cluster; a first read can skip it: on
+// one Redis, none of it runs. A cluster sends a classic PUBLISH to every
+// node; a shard channel (SSUBSCRIBE, SPUBLISH) stays on the master that owns
+// its slot, and each room's is one. go-redis ties a PubSub to one master,
+// and subscribes all its shard channels again in one SSUBSCRIBE, which fails
+// unless they share a slot: so each room has a PubSub, and a relay, of its
+// own. Announcements stay classic: every instance wants them, they are
+// rare, and `redis-cli PUBLISH broadcast` works against any node.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// subscription is what the hub subscribes with: a *redis.PubSub; on a
+// cluster, shards, and a shard per room.
+type subscription interface {
+	Subscribe(ctx context.Context, channels ...string) error
+	Unsubscribe(ctx context.Context, channels ...string) error
+	ReceiveTimeout(ctx context.Context, timeout time.Duration) (any, error)
+	Close() error
+}
+
+var errSlotMoved = errors.New("the room's slot moved to another master")
+
+// connectCluster returns a client for the cluster that opts names, or nil
+// for a single Redis. Only Redis can tell (INFO cluster): unless it answers,
+// a server waits, and announce takes it for a single Redis, which says why.
+// REDIS_PUBSUB=classic takes a node for a single Redis (README).
+func connectCluster(opts *redis.Options, wait bool) (redis.UniversalClient, error) {
+	probe := *opts
+	probe.DB = 0 // a cluster refuses SELECT
+	rdb := redis.NewClient(&probe)
+	defer rdb.Close()
+	info, err := rdb.Info(context.Background(), "cluster").Result()
+	var redisErr redis.Error // an answer, if not the one hoped for
+	for logged := false; wait && err != nil && !errors.As(err, &redisErr); logged = true {
+		if !logged {
+			log.Printf("waiting for Redis at %s to answer (is it a cluster?): %v", opts.Addr, err)
+		}
+		time.Sleep(time.Second)
+		info, err = rdb.Info(context.Background(), "cluster").Result()
+	}
+	if !strings.Contains(info, "cluster_enabled:1") || os.Getenv("REDIS_PUBSUB") == "classic" {
+		return nil, nil // miniredis refuses INFO cluster
+	}
+	if opts.DB != 0 {
+		return nil, fmt.Errorf("REDIS_URL: database %d: a Redis Cluster has only database 0", opts.DB)
+	}
+	var masters int // that have slots
+	_, info, _ = strings.Cut(rdb.ClusterInfo(context.Background()).Val(), "cluster_size:")
+	fmt.Sscan(info, &masters)
+	log.Printf("using Redis Cluster with %d masters, through %s", masters, opts.Addr)
+	// As on one Redis, nothing is sent twice: a MOVED comes back as an error.
+	return clusterClient{redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{opts.Addr}, Dialer: opts.Dialer,
+		Username: opts.Username, Password: opts.Password, TLSConfig: opts.TLSConfig, ContextTimeoutEnabled: true,
+		MaxRedirects: -1, MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})}, nil
+}
+
+// clusterClient sends a room's message with SPUBLISH, to its slot's master;
+// an announcement with PUBLISH, to its slot's master too, where go-redis
+// puts every instance's subscription to it: PUBLISH counts that node's.
+type clusterClient struct{ *redis.ClusterClient }
+
+func (c clusterClient) Publish(ctx context.Context, channel string, msg any) *redis.IntCmd {
+	if strings.HasPrefix(channel, roomPrefix) {
+		return c.SPublish(ctx, channel, msg)
+	}
+	m, err := c.MasterForKey(ctx, channel)
+	if err != nil {
+		return redis.NewIntResult(0, err)
+	}
+	return m.Publish(ctx, channel, msg)
+}
+
+// addrOf names rdb's Redis in the log; on a cluster, with the channel concerned.
+func addrOf(rdb redis.UniversalClient, channel string) string {
+	if c, ok := rdb.(clusterClient); ok {
+		return fmt.Sprintf("Cluster %s (%s)", c.Options().Addrs[0], channel)
+	}
+	return rdb.(*redis.Client).Options().Addr
+}
+
+// shards is the hub's subscription on a cluster: the classic PubSub, for
+// announcements, and a shard per room (h.mu).
+type shards struct {
+	*redis.PubSub
+	h     *hub
+	rooms map[string]*shard
+}
+
+// shard is a room's PubSub, on the master of its slot, and its relay's end.
+type shard struct {
+	*redis.PubSub
+	channel string
+	done    chan struct{}
+}
+
+func (sh *shard) Subscribe(ctx context.Context, _ ...string) error {
+	return sh.SSubscribe(ctx, sh.channel)
+}
+
+func sharded(h *hub) *hub {
+	if _, ok := h.rdb.(clusterClient); ok {
+		h.ps = &shards{PubSub: h.ps.(*redis.PubSub), h: h, rooms: make(map[string]*shard)}
+	}
+	return h
+}
+
+// Subscribe starts a room's PubSub and its relay, which subscribes, off
+// subMu. Asked again, it asks Redis again, on the same connection.
+func (s *shards) Subscribe(ctx context.Context, channels ...string) error {
+	s.h.mu.Lock()
+	defer s.h.mu.Unlock()
+	if sh := s.rooms[channels[0]]; sh != nil { // one room's: broadcast is on s.PubSub
+		go sh.Subscribe(context.Background())
+		return nil
+	}
+	sh := &shard{s.h.rdb.(clusterClient).SSubscribe(ctx), channels[0], make(chan struct{})}
+	s.rooms[sh.channel] = sh
+	go func() {
+		defer close(sh.done)
+		sh.Subscribe(context.Background())
+		s.h.relay(sh)
+	}()
+	return nil
+}
+
+// Unsubscribe closes a room's PubSub, which ends its subscription, and waits
+// for its relay: none of its answers counts after that (lost).
+func (s *shards) Unsubscribe(ctx context.Context, channels ...string) error {
+	s.h.mu.Lock()
+	sh := s.rooms[channels[0]]
+	delete(s.rooms, channels[0])
+	s.h.mu.Unlock()
+	if sh != nil {
+		sh.Close()
+		<-sh.done
+		s.h.lost(channels)
+	}
+	return nil
+}
+
+// Close ends every subscription, without waiting for subMu: a join or
+// leave may hold it for a round trip to a hung Redis.
+func (s *shards) Close() error {
+	s.h.mu.Lock()
+	rooms := slices.Collect(maps.Keys(s.rooms))
+	s.h.mu.Unlock()
+	for _, channel := range rooms {
+		s.Unsubscribe(context.Background(), channel)
+	}
+	return s.PubSub.Close()
+}
+
+// afterError follows an error of ps's, or of a PUBLISH, on a cluster. go-redis
+// asks the cluster which master has which slot only after a MOVED: after a
+// master died, it would dial it for a minute; so ask it to. A room's PubSub
+// that Redis has refused (MOVED) or left (resharding) is tied to the wrong
+// master: replace it.
+func (h *hub) afterError(ps subscription, err error) {
+	c, ok := h.rdb.(clusterClient)
+	if !ok {
+		return
+	}
+	c.ReloadState(context.Background())
+	var redisErr redis.Error
+	if sh, ok := ps.(*shard); ok && (errors.As(err, &redisErr) || errors.Is(err, errSlotMoved)) {
+		go func() {
+			h.subMu.Lock()
+			defer h.subMu.Unlock()
+			h.mu.Lock()
+			current := h.ps.(*shards).rooms[sh.channel] == sh // not closed or replaced since
+			h.mu.Unlock()
+			if current {
+				h.ps.Unsubscribe(context.Background(), sh.channel)
+				h.changeSubscription(h.ps.Subscribe, sh.channel)
+			}
+		}()
+	}
+}
