@@ -1,30 +1,27 @@
 package main
 
 // This file runs the hub on a Redis Cluster; a first read can skip it: on
-// one Redis, none of it runs. A cluster sends a classic PUBLISH to every
-// node; a shard channel (SSUBSCRIBE, SPUBLISH) stays on the master that owns
-// its slot, and each room's is one. go-redis ties a PubSub to one master,
-// and subscribes all its shard channels again in one SSUBSCRIBE, which fails
-// unless they share a slot: so each room has a PubSub, and a relay, of its
-// own. Announcements stay classic: every instance wants them, they are
-// rare, and `redis-cli PUBLISH broadcast` works against any node.
+// one Redis, none of it runs. A cluster copies a classic PUBLISH to every
+// node, but a shard channel (SSUBSCRIBE, SPUBLISH) stays on the master that
+// owns its slot: each room's is one. go-redis ties a PubSub to one master
+// and, reconnecting, subscribes all its shard channels in one SSUBSCRIBE,
+// which fails unless they share a slot: so each room has a PubSub, and a
+// relay, of its own. Announcements stay classic: every instance wants them,
+// they are rare, and `redis-cli PUBLISH broadcast` works on any node.
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// subscription is what the hub subscribes with: a *redis.PubSub; on a
-// cluster, shards, and a shard per room.
+// subscription is a *redis.PubSub; on a cluster, shards, or a room's shard.
 type subscription interface {
 	Subscribe(ctx context.Context, channels ...string) error
 	Unsubscribe(ctx context.Context, channels ...string) error
@@ -35,17 +32,16 @@ type subscription interface {
 var errSlotMoved = errors.New("the room's slot moved to another master")
 
 // connectCluster returns a client for the cluster that opts names, or nil
-// for a single Redis. Only Redis can tell (INFO cluster): unless it answers,
-// a server waits, and announce takes it for a single Redis, which says why.
-// REDIS_PUBSUB=classic takes a node for a single Redis (README).
+// for a single Redis (miniredis refuses INFO cluster). Only Redis can tell:
+// a server (wait) waits for it to answer. REDIS_PUBSUB=classic uses a
+// cluster's node as a single Redis, to compare (README, Performance).
 func connectCluster(opts *redis.Options, wait bool) (redis.UniversalClient, error) {
 	probe := *opts
 	probe.DB = 0 // a cluster refuses SELECT
 	rdb := redis.NewClient(&probe)
 	defer rdb.Close()
 	info, err := rdb.Info(context.Background(), "cluster").Result()
-	var redisErr redis.Error // an answer, if not the one hoped for
-	for logged := false; wait && err != nil && !errors.As(err, &redisErr); logged = true {
+	for logged, redisErr := false, redis.Error(nil); wait && err != nil && !errors.As(err, &redisErr); logged = true {
 		if !logged {
 			log.Printf("waiting for Redis at %s to answer (is it a cluster?): %v", opts.Addr, err)
 		}
@@ -53,9 +49,8 @@ func connectCluster(opts *redis.Options, wait bool) (redis.UniversalClient, erro
 		info, err = rdb.Info(context.Background(), "cluster").Result()
 	}
 	if !strings.Contains(info, "cluster_enabled:1") || os.Getenv("REDIS_PUBSUB") == "classic" {
-		return nil, nil // miniredis refuses INFO cluster
-	}
-	if opts.DB != 0 {
+		return nil, nil
+	} else if opts.DB != 0 {
 		return nil, fmt.Errorf("REDIS_URL: database %d: a Redis Cluster has only database 0", opts.DB)
 	}
 	var masters int // that have slots
@@ -63,25 +58,22 @@ func connectCluster(opts *redis.Options, wait bool) (redis.UniversalClient, erro
 	fmt.Sscan(info, &masters)
 	log.Printf("using Redis Cluster with %d masters, through %s", masters, opts.Addr)
 	// As on one Redis, nothing is sent twice: a MOVED comes back as an error.
+	// go-redis asks which master has which slot only after a MOVED, or when
+	// its map is older than ClusterStateReloadInterval (a minute, by default):
+	// after a master dies, it would dial the dead one that long.
 	return clusterClient{redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{opts.Addr}, Dialer: opts.Dialer,
 		Username: opts.Username, Password: opts.Password, TLSConfig: opts.TLSConfig, ContextTimeoutEnabled: true,
-		MaxRedirects: -1, MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})}, nil
+		MaxRedirects: -1, MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second, ClusterStateReloadInterval: time.Second})}, nil
 }
 
-// clusterClient sends a room's message with SPUBLISH, to its slot's master;
-// an announcement with PUBLISH, to its slot's master too, where go-redis
-// puts every instance's subscription to it: PUBLISH counts that node's.
+// clusterClient sends a room's message with SPUBLISH, to its slot's master.
 type clusterClient struct{ *redis.ClusterClient }
 
 func (c clusterClient) Publish(ctx context.Context, channel string, msg any) *redis.IntCmd {
 	if strings.HasPrefix(channel, roomPrefix) {
 		return c.SPublish(ctx, channel, msg)
 	}
-	m, err := c.MasterForKey(ctx, channel)
-	if err != nil {
-		return redis.NewIntResult(0, err)
-	}
-	return m.Publish(ctx, channel, msg)
+	return c.ClusterClient.Publish(ctx, channel, msg)
 }
 
 // addrOf names rdb's Redis in the log; on a cluster, with the channel concerned.
@@ -93,14 +85,15 @@ func addrOf(rdb redis.UniversalClient, channel string) string {
 }
 
 // shards is the hub's subscription on a cluster: the classic PubSub, for
-// announcements, and a shard per room (h.mu).
+// announcements, and a shard per room (h.mu). Closing the hub's client
+// closes the rooms' PubSubs too (shutdown.go).
 type shards struct {
 	*redis.PubSub
 	h     *hub
 	rooms map[string]*shard
 }
 
-// shard is a room's PubSub, on the master of its slot, and its relay's end.
+// shard is a room's PubSub, and the end of its relay.
 type shard struct {
 	*redis.PubSub
 	channel string
@@ -119,11 +112,12 @@ func sharded(h *hub) *hub {
 }
 
 // Subscribe starts a room's PubSub and its relay, which subscribes, off
-// subMu. Asked again, it asks Redis again, on the same connection.
+// subMu: a new connection takes a round trip or two. Asked again, it asks
+// Redis again, on the same connection.
 func (s *shards) Subscribe(ctx context.Context, channels ...string) error {
 	s.h.mu.Lock()
 	defer s.h.mu.Unlock()
-	if sh := s.rooms[channels[0]]; sh != nil { // one room's: broadcast is on s.PubSub
+	if sh := s.rooms[channels[0]]; sh != nil {
 		go sh.Subscribe(context.Background())
 		return nil
 	}
@@ -152,29 +146,9 @@ func (s *shards) Unsubscribe(ctx context.Context, channels ...string) error {
 	return nil
 }
 
-// Close ends every subscription, without waiting for subMu: a join or
-// leave may hold it for a round trip to a hung Redis.
-func (s *shards) Close() error {
-	s.h.mu.Lock()
-	rooms := slices.Collect(maps.Keys(s.rooms))
-	s.h.mu.Unlock()
-	for _, channel := range rooms {
-		s.Unsubscribe(context.Background(), channel)
-	}
-	return s.PubSub.Close()
-}
-
-// afterError follows an error of ps's, or of a PUBLISH, on a cluster. go-redis
-// asks the cluster which master has which slot only after a MOVED: after a
-// master died, it would dial it for a minute; so ask it to. A room's PubSub
-// that Redis has refused (MOVED) or left (resharding) is tied to the wrong
-// master: replace it.
-func (h *hub) afterError(ps subscription, err error) {
-	c, ok := h.rdb.(clusterClient)
-	if !ok {
-		return
-	}
-	c.ReloadState(context.Background())
+// renew replaces a room's PubSub that Redis refused (MOVED) or left
+// (resharding): its connection is to a master that no longer has the slot.
+func (h *hub) renew(ps subscription, err error) {
 	var redisErr redis.Error
 	if sh, ok := ps.(*shard); ok && (errors.As(err, &redisErr) || errors.Is(err, errSlotMoved)) {
 		go func() {

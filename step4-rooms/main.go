@@ -75,12 +75,9 @@ var upgrader = websocket.Upgrader{
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "announce" { // to every tab on every instance (redis.go)
-		os.Exit(announce(os.Getenv("REDIS_URL"), os.Args[2:], os.Stdout, os.Stderr))
-	}
 	port, err := parsePort(os.Args[1:])
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "usage: step4-rooms [port] | announce TEXT: %v\n", err)
+		fmt.Fprintf(os.Stderr, "usage: step4-rooms [port]: %v\n", err)
 		os.Exit(2)
 	}
 

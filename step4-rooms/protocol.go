@@ -1,17 +1,10 @@
 package main
 
-// This file is the wire protocol and the checks on what comes in, which a
-// first read can skip. A client sends one JSON request per frame; the server
+// This file is the wire protocol, whose table is in README, and the checks on
+// what comes in; a first read can skip it. A client sends one JSON request per
+// frame, {"type":"join"|"leave"|"message","room":"R","text":"T"}; the server
 // may send several events in one frame, one JSON object per line. The user
 // comes from the connection (/ws?name=U), never from a request.
-//
-//	client: {"type":"join"|"leave","room":"R"}, {"type":"message","room":"R","text":"T"}
-//	server: {"type":"joined"|"left","room":"R"}, {"type":"announcement","text":"T"},
-//	        {"type":"message","room":"R","user":"U","text":"T","ts":<unix ms>,"id":"<unique>","via":"<port>"},
-//	        {"type":"error","error":"<why>"}: the request was refused, the connection stays,
-//	        {"type":"redis","state":"down","rooms":["R",...]}: the instance lost its subscription
-//	        to these rooms (and announcements); messages to them may be missing until
-//	        {"type":"redis","state":"up"}: all of them are back (rooms.go)
 
 import (
 	"bytes"
@@ -112,22 +105,17 @@ func validName(s string, max int) bool {
 }
 
 // fromRedis checks what arrived on channel (anyone can PUBLISH), and
-// returns the event to pass on, or false: text on "broadcast" that
-// checkText accepts is an announcement; on a room's channel, only a
-// message our instances could have published passes (a browser drops its
-// connection on invalid UTF-8).
+// returns the event to pass on, or false: on "broadcast", a text that
+// checkText accepts; on a room's channel, a message as our instances
+// publish them (a browser drops its connection on invalid UTF-8).
 func fromRedis(channel, payload string) (event, bool) {
 	if channel == broadcastChannel {
 		return event{Type: "announcement", Text: payload}, checkText(payload) == nil
 	}
-	if !utf8.ValidString(payload) {
-		return event{}, false
-	}
 	var ev event
 	err := json.Unmarshal([]byte(payload), &ev)
-	name, _ := strings.CutPrefix(channel, roomPrefix)
-	ok := err == nil && ev.Type == "message" && ev.Room == name && validName(ev.User, maxNameLength) &&
-		ev.Text != "" && utf8.RuneCountInString(ev.Text) <= maxTextLength
+	ok := err == nil && utf8.ValidString(payload) && ev.Type == "message" && roomPrefix+ev.Room == channel &&
+		validName(ev.User, maxNameLength) && checkText(ev.Text) == nil
 	// A message's fields only: what anyone can publish does not speak for the instance.
 	return event{Type: ev.Type, Room: ev.Room, User: ev.User, Text: ev.Text, TS: ev.TS, ID: ev.ID, Via: ev.Via}, ok
 }
@@ -146,8 +134,7 @@ func checkText(text string) error {
 	return nil
 }
 
-// Message IDs are unique across instances: a random prefix per process,
-// and a counter.
+// Message IDs are unique across instances: a prefix per process, a counter.
 var (
 	idPrefix = rand.Text()[:8]
 	lastID   atomic.Uint64

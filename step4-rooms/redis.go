@@ -3,17 +3,15 @@ package main
 // This file is what the instance does when Redis is not simply there; a
 // first read can skip it. With Redis up, connectRedis is redis.NewClient
 // and receive is ps.Receive. When Redis goes away, go-redis reconnects and
-// subscribes again, to every channel, by itself; receive logs the cause
-// once, and marks every channel lost (rooms.go), so that publish refuses
-// messages meanwhile, and the clients hear that they may miss some. On a
-// Redis Cluster, each channel has a subscription of its own (cluster.go).
+// subscribes again by itself; receive logs the cause once, and marks what
+// the subscription carried as lost (rooms.go): publish refuses messages,
+// and clients hear that they may miss some, until Redis confirms again.
 
 import (
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"net"
 	"time"
@@ -29,10 +27,9 @@ const defaultRedisAddr = "localhost:6379"
 var errNotSubscribed = errors.New("not subscribed: Redis has not confirmed the room's subscription")
 
 // connectRedis returns a client for redisURL, maybe a Redis Cluster
-// (cluster.go), or, if it is empty, for the Redis at fallbackAddr, maybe the
-// embedded one (broker.go). Commands end when their context says, and none
-// is sent twice: a lost answer is no proof. A server (with a fallbackAddr)
-// waits for the Redis at redisURL to answer; a command such as announce does not.
+// (cluster.go), or if it is empty for fallbackAddr, maybe the embedded Redis
+// (broker.go). Commands end when their context says, and none is sent twice:
+// a lost answer is no proof. A server (fallbackAddr set) waits for Redis.
 func connectRedis(redisURL, fallbackAddr string) (redis.UniversalClient, *broker, error) {
 	opts, err := redis.ParseURL(cmp.Or(redisURL, "redis://"+fallbackAddr))
 	if err != nil {
@@ -81,7 +78,7 @@ func (h *hub) receive(ps subscription) (any, error) {
 			ps.Subscribe(context.Background(), h.carried(channel, false)...)
 		default:
 			h.lost(h.carried(channel, true)) // a single Redis: one connection carried them all
-			h.afterError(ps, err)            // on a cluster (cluster.go)
+			h.renew(ps, err)                 // on a cluster (cluster.go)
 			time.Sleep(500 * time.Millisecond)
 		}
 		if !reported { // once per outage
@@ -99,7 +96,6 @@ func (h *hub) notSent(err error, room string) []byte {
 	var opErr *net.OpError
 	var redisErr redis.Error
 	if errors.Is(err, errNotSubscribed) || errors.As(err, &opErr) && opErr.Op == "dial" || errors.As(err, &redisErr) {
-		h.afterError(nil, err) // on a cluster, a master may have died (cluster.go)
 		return errorEvent("message not sent: Redis is unavailable, try again in a moment")
 	}
 	h.subMu.Lock()
@@ -116,37 +112,3 @@ func (h *hub) notSent(err error, room string) []byte {
 // go-redis logs every failed dial, several times a second while Redis is
 // down; receive says it once.
 func init() { logging.Disable() }
-
-const announceUsage = `usage: step4-rooms announce "TEXT"`
-
-// announce is `go run ./step4-rooms announce TEXT`, for laptops without
-// redis-cli. It refuses a text that the instances would drop (protocol.go).
-func announce(redisURL string, args []string, out, errOut io.Writer) int {
-	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
-		fmt.Fprintf(out, "%s\nsends TEXT (UTF-8, not blank, at most %d characters) to every tab on every instance,\n"+
-			"through the Redis that REDIS_URL names (default %s)\n", announceUsage, maxTextLength, defaultRedisAddr)
-		return 0
-	}
-	if len(args) != 1 {
-		fmt.Fprintln(errOut, announceUsage)
-		return 2
-	}
-	if err := checkText(args[0]); err != nil {
-		fmt.Fprintf(errOut, "step4-rooms announce: %v\n%s\n", err, announceUsage)
-		return 2
-	}
-	log.SetOutput(io.Discard) // no "using Redis at": what happened is said below
-	rdb, _, err := connectRedis(cmp.Or(redisURL, "redis://"+defaultRedisAddr), "")
-	var n int64
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-		defer cancel()
-		n, err = rdb.Publish(ctx, broadcastChannel, args[0]).Result()
-	}
-	if err != nil {
-		fmt.Fprintf(errOut, "step4-rooms announce: %v (is an instance running, or REDIS_URL set?)\n", err)
-		return 1
-	}
-	fmt.Fprintf(out, "announced to %d instance(s) at Redis %s: %s\n", n, addrOf(rdb, broadcastChannel), args[0])
-	return 0
-}

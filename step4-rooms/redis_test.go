@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"log"
 	"net"
 	"net/http"
@@ -233,78 +231,4 @@ func linesWith(s, sub string) []string {
 		}
 	}
 	return found
-}
-
-// go run ./step4-rooms announce TEXT reaches every tab on every instance,
-// and says how many instances heard it; with no Redis, it says so.
-func TestAnnounceReachesEveryTab(t *testing.T) {
-	r := newTestRedis(t)
-	a, b := startInstanceOn(t, r), startInstanceOn(t, r)
-	alice, bob := connect(t, a, "alice"), connect(t, b, "bob")
-	waitFor(t, "both clients", func() bool { return numClients(a.hub) == 1 && numClients(b.hub) == 1 })
-	w := log.Writer()
-	t.Cleanup(func() { log.SetOutput(w) }) // announce silences the log
-	var out, errOut bytes.Buffer
-	code := announce(r.url, []string{"break in 5 minutes"}, &out, &errOut)
-	if said := out.String(); code != 0 || !strings.HasPrefix(said, "announced to 2 instance(s) at Redis ") || !strings.HasSuffix(said, ": break in 5 minutes\n") {
-		t.Fatalf("announce exited with %d, saying %q %q", code, out.String(), errOut.String())
-	}
-	for _, c := range []*testClient{alice, bob} {
-		if ev := c.expect("announcement", ""); ev.Text != "break in 5 minutes" {
-			t.Errorf("%s got %q", c.name, ev.Text)
-		}
-	}
-
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	closed := l.Addr().String()
-	l.Close()
-	out.Reset()
-	if code := announce("redis://"+closed, []string{"anyone?"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "connection refused") {
-		t.Errorf("announce with no Redis exited with %d, saying %q; want 1 and why", code, errOut.String())
-	}
-	for _, args := range [][]string{nil, {"two", "words"}} {
-		errOut.Reset()
-		if code := announce(r.url, args, &out, &errOut); code != 2 || errOut.String() != "usage: step4-rooms announce \"TEXT\"\n" {
-			t.Errorf("announce %q exited with %d, saying %q; want 2 and the usage", args, code, errOut.String())
-		}
-	}
-}
-
-// announce refuses, before it publishes anything, a text that the instances
-// would drop (fromRedis): invalid UTF-8, blank, or too long. -h and --help
-// print the usage and publish nothing either.
-func TestAnnounceRefusesWhatNobodyWouldGet(t *testing.T) {
-	r := newTestRedis(t)
-	ps := r.client(t).Subscribe(context.Background(), broadcastChannel)
-	t.Cleanup(func() { ps.Close() })
-	if _, err := ps.Receive(context.Background()); err != nil { // the confirmation
-		t.Fatal(err)
-	}
-	w := log.Writer()
-	t.Cleanup(func() { log.SetOutput(w) }) // announce silences the log
-	for _, tc := range []struct{ text, why string }{
-		{"bad\xff", "step4-rooms announce: text must be UTF-8"},
-		{" \t\n", "step4-rooms announce: empty text"},
-		{strings.Repeat("é", maxTextLength+1), fmt.Sprintf("step4-rooms announce: text longer than %d characters", maxTextLength)},
-	} {
-		var out, errOut bytes.Buffer
-		code := announce(r.url, []string{tc.text}, &out, &errOut)
-		if want := tc.why + "\n" + announceUsage + "\n"; code != 2 || out.Len() > 0 || errOut.String() != want {
-			t.Errorf("announce %q exited with %d, saying %q %q; want 2 and %q", tc.text, code, out.String(), errOut.String(), want)
-		}
-	}
-	for _, help := range []string{"-h", "--help"} {
-		var out, errOut bytes.Buffer
-		code := announce(r.url, []string{help}, &out, &errOut)
-		if code != 0 || !strings.HasPrefix(out.String(), announceUsage+"\n") || errOut.Len() > 0 {
-			t.Errorf("announce %s exited with %d, saying %q %q; want 0 and the usage on stdout", help, code, out.String(), errOut.String())
-		}
-	}
-	// Nothing was published: the first thing on the channel is this marker.
-	r.client(t).Publish(context.Background(), broadcastChannel, "marker")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if msg, err := ps.ReceiveMessage(ctx); err != nil || msg.Payload != "marker" {
-		t.Errorf("on %s: got %v, %v; want nothing before the marker", broadcastChannel, msg, err)
-	}
 }

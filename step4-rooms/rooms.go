@@ -3,8 +3,6 @@ package main
 // This file is the bookkeeping that makes main.go's story (the first member
 // in subscribes, the last one out unsubscribes) hold when joins and leaves
 // overlap, and when the subscription breaks; a first read can skip it.
-// Redis answers in the order the hub decided (subMu), and only the answer
-// to the latest command counts (pending).
 
 import (
 	"context"
@@ -60,8 +58,9 @@ func (h *hub) leaveLocked(c *client, name string) (last bool) {
 	return true
 }
 
-// changeSubscription sends a SUBSCRIBE or UNSUBSCRIBE, pending until answered
-// or lost with the subscription (go-redis resends it then). subMu is held.
+// changeSubscription sends a SUBSCRIBE or UNSUBSCRIBE. subMu is held, so
+// that Redis answers in the order decided; only the answer to the latest
+// command counts (pending), and a lost subscription loses its answer.
 func (h *hub) changeSubscription(command func(context.Context, ...string) error, channel string) {
 	h.mu.Lock()
 	h.pending[channel]++
@@ -99,54 +98,43 @@ func (h *hub) answered(s *redis.Subscription) {
 	}
 }
 
-// lost handles channels that Redis no longer sends us, their connection
-// broken: on a single Redis, all of them. Pub/Sub delivers at most once:
-// what is published meanwhile never reaches us, and we cannot know what we
-// missed, only when. So until Redis confirms a channel again, its room
-// refuses messages; and each client that was hearing one hears "down",
-// with the rooms concerned, then "up" once all it lost is back (closeGap):
-// messages in between may be missing. lost reports whether any of the
-// channels was confirmed until now.
+// lost handles channels whose connection broke. Pub/Sub delivers at most
+// once: we cannot know what we missed meanwhile, only when. So until Redis
+// confirms a channel again, its room refuses messages, and each client that
+// heard it hears "down" with its rooms concerned, then "up" once all it lost
+// is back (closeGap). lost reports whether any channel was confirmed.
 func (h *hub) lost(channels []string) (was bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	down := make(map[*client][]string) // the clients that have just lost something, and their rooms
+	down := make(map[*client][]string) // who has just lost something, and in which rooms
 	for _, channel := range channels {
 		delete(h.pending, channel) // the answers are lost with the connection
-		if channel == broadcastChannel {
-			if h.subscribed {
-				h.subscribed, was = false, true
-				for c := range h.clients {
-					openGap(c, channel)
-					down[c] = down[c] // told, even with no room
-				}
-			}
-			continue
+		name, room := strings.CutPrefix(channel, roomPrefix)
+		listeners := h.clients // of announcements; of a room, its members
+		if r := h.rooms[name]; room && r != nil && r.confirmed {
+			r.confirmed, listeners = false, r.members
+		} else if !room && h.subscribed {
+			h.subscribed = false
+		} else {
+			continue // not confirmed: nothing to lose
 		}
-		name, _ := strings.CutPrefix(channel, roomPrefix)
-		if r := h.rooms[name]; r != nil && r.confirmed {
-			r.confirmed, was = false, true
-			for c := range r.members {
-				if c.rooms[name] { // one still waiting for "joined" misses nothing
-					openGap(c, channel)
-					down[c] = append(down[c], name)
-				}
+		was = true
+		for c := range listeners {
+			if room && !c.rooms[name] {
+				continue // waiting for "joined", it misses nothing
 			}
+			if c.gap == nil {
+				c.gap = make(map[string]bool)
+			}
+			c.gap[channel], down[c] = true, append(down[c], name) // broadcast too: told, in no room
 		}
 	}
 	for c, rooms := range down {
+		rooms = slices.DeleteFunc(rooms, func(name string) bool { return name == broadcastChannel })
 		slices.Sort(rooms)
 		h.queue(c, event{Type: "redis", State: "down", Rooms: rooms}.encode())
 	}
 	return was
-}
-
-// openGap notes that c lost channel. The caller holds h.mu.
-func openGap(c *client, channel string) {
-	if c.gap == nil {
-		c.gap = make(map[string]bool)
-	}
-	c.gap[channel] = true
 }
 
 // closeGap notes that channel is no concern of c's any more, and tells c
@@ -161,10 +149,9 @@ func (h *hub) closeGap(c *client, channel string) {
 	}
 }
 
-// carried is what the connection that carries channel carries: on a single
-// Redis, every channel this instance needs, broadcast and its rooms, and
-// with pending, those on their way on or off too: all that a broken
-// connection takes with it. On a cluster, channel alone (cluster.go).
+// carried is what channel's connection carries: on a cluster, channel alone;
+// on one Redis, broadcast and every room, and with pending those on their
+// way on or off too: all that a broken connection takes with it.
 func (h *hub) carried(channel string, pending bool) []string {
 	if _, ok := h.rdb.(clusterClient); ok {
 		return []string{channel}
