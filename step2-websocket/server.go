@@ -2,8 +2,6 @@ package main
 
 // This file is step 1's page and port argument, and the limits that keep one
 // client, or a stranger, from hurting the others; a first read can skip it.
-// Unpaced, a script sending a thousand messages at once would fill the
-// others' queues faster than their writers empty them: all dropped as slow.
 
 import (
 	_ "embed"
@@ -55,8 +53,7 @@ func newServer(addr string, h http.Handler) *http.Server {
 }
 
 // clientLimit lets a client send burst messages at once, then one every
-// interval: small bursts, so that ten flooders fit in one queue; a rate
-// above the load test's 100 a second per client. Benchmarks lift it.
+// interval: twice the load test's rate per client. Benchmarks lift it.
 var clientLimit = limiter{burst: 5, interval: time.Second / 200}
 
 // limiter is a token bucket: a client may run burst messages ahead of due.

@@ -1,13 +1,12 @@
 package main
 
-// This file runs the hub on a Redis Cluster; a first read can skip it: on
-// one Redis, none of it runs. A cluster copies a classic PUBLISH to every
-// node, but a shard channel (SSUBSCRIBE, SPUBLISH) stays on the master that
-// owns its slot: each room's is one. go-redis ties a PubSub to one master
-// and, reconnecting, subscribes all its shard channels in one SSUBSCRIBE,
-// which fails unless they share a slot: so each room has a PubSub, and a
-// relay, of its own. Announcements stay classic: every instance wants them,
-// they are rare, and `redis-cli PUBLISH broadcast` works on any node.
+// This file runs the hub on a Redis Cluster, where none of one Redis's code
+// changes; a first read can skip it. A cluster copies a classic PUBLISH to
+// every node; a shard channel (SPUBLISH) stays on its slot's master: each
+// room's is one. go-redis ties a PubSub to one master, and resubscribes all
+// its shard channels at once, which fails unless they share a slot: so each
+// room has a PubSub, and a relay, of its own. Announcements stay classic:
+// every instance wants them, they are rare, and any node carries them.
 
 import (
 	"context"
@@ -32,9 +31,8 @@ type subscription interface {
 var errSlotMoved = errors.New("the room's slot moved to another master")
 
 // connectCluster returns a client for the cluster that opts names, or nil
-// for a single Redis (miniredis refuses INFO cluster). Only Redis can tell:
-// a server (wait) waits for it to answer. REDIS_PUBSUB=classic uses a
-// cluster's node as a single Redis, to compare (README, Performance).
+// for a single Redis (miniredis refuses INFO cluster); a server (wait) waits
+// for Redis to say. REDIS_PUBSUB=classic keeps classic Pub/Sub, to compare.
 func connectCluster(opts *redis.Options, wait bool) (redis.UniversalClient, error) {
 	probe := *opts
 	probe.DB = 0 // a cluster refuses SELECT
@@ -53,14 +51,10 @@ func connectCluster(opts *redis.Options, wait bool) (redis.UniversalClient, erro
 	} else if opts.DB != 0 {
 		return nil, fmt.Errorf("REDIS_URL: database %d: a Redis Cluster has only database 0", opts.DB)
 	}
-	var masters int // that have slots
-	_, info, _ = strings.Cut(rdb.ClusterInfo(context.Background()).Val(), "cluster_size:")
-	fmt.Sscan(info, &masters)
-	log.Printf("using Redis Cluster with %d masters, through %s", masters, opts.Addr)
+	log.Printf("using Redis Cluster with %d masters, through %s", len(rdb.ClusterShards(context.Background()).Val()), opts.Addr)
 	// As on one Redis, nothing is sent twice: a MOVED comes back as an error.
-	// go-redis asks which master has which slot only after a MOVED, or when
-	// its map is older than ClusterStateReloadInterval (a minute, by default):
-	// after a master dies, it would dial the dead one that long.
+	// go-redis asks where the slots are on a MOVED, or once its map is older
+	// than ClusterStateReloadInterval: by default, it dials a dead master a minute.
 	return clusterClient{redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{opts.Addr}, Dialer: opts.Dialer,
 		Username: opts.Username, Password: opts.Password, TLSConfig: opts.TLSConfig, ContextTimeoutEnabled: true,
 		MaxRedirects: -1, MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second, ClusterStateReloadInterval: time.Second})}, nil
@@ -84,9 +78,8 @@ func addrOf(rdb redis.UniversalClient, channel string) string {
 	return rdb.(*redis.Client).Options().Addr
 }
 
-// shards is the hub's subscription on a cluster: the classic PubSub, for
-// announcements, and a shard per room (h.mu). Closing the hub's client
-// closes the rooms' PubSubs too (shutdown.go).
+// shards is the hub's subscription on a cluster: the classic PubSub, and a
+// shard per room (h.mu). Closing the hub's client closes the shards too.
 type shards struct {
 	*redis.PubSub
 	h     *hub
@@ -111,9 +104,8 @@ func sharded(h *hub) *hub {
 	return h
 }
 
-// Subscribe starts a room's PubSub and its relay, which subscribes, off
-// subMu: a new connection takes a round trip or two. Asked again, it asks
-// Redis again, on the same connection.
+// Subscribe starts a room's PubSub and its relay, which subscribes off subMu
+// (a new connection takes round trips); asked again, it asks Redis again.
 func (s *shards) Subscribe(ctx context.Context, channels ...string) error {
 	s.h.mu.Lock()
 	defer s.h.mu.Unlock()

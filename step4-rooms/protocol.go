@@ -1,10 +1,8 @@
 package main
 
-// This file is the wire protocol, whose table is in README, and the checks on
+// This file is the wire protocol (README has its table) and the checks on
 // what comes in; a first read can skip it. A client sends one JSON request per
-// frame, {"type":"join"|"leave"|"message","room":"R","text":"T"}; the server
-// may send several events in one frame, one JSON object per line. The user
-// comes from the connection (/ws?name=U), never from a request.
+// frame; the server may send several events in one, one per line.
 
 import (
 	"bytes"
@@ -44,8 +42,8 @@ type event struct {
 	ID    string   `json:"id,omitempty"`
 	Via   string   `json:"via,omitempty"` // the instance a message came through
 	Error string   `json:"error,omitempty"`
-	State string   `json:"state,omitempty"` // of Redis: "down" or "up" (rooms.go)
-	Rooms []string `json:"rooms,omitempty"` // the rooms that may miss messages while Redis is down
+	State string   `json:"state,omitempty"` // of Redis: "down" or "up", with the Rooms concerned (rooms.go)
+	Rooms []string `json:"rooms,omitempty"`
 }
 
 // encode renders e as one line of JSON: json.Marshal escapes newlines.
@@ -56,7 +54,7 @@ func (e event) encode() []byte {
 
 func errorEvent(reason string) []byte { return event{Type: "error", Error: reason}.encode() }
 
-// parseRequest decodes and checks one frame from a client. What it returns
+// parseRequest decodes and checks one frame from a client: what it returns
 // without an error is safe to act on; the error is what the client reads.
 func parseRequest(data []byte) (request, error) {
 	var req request

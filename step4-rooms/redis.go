@@ -1,11 +1,9 @@
 package main
 
 // This file is what the instance does when Redis is not simply there; a
-// first read can skip it. With Redis up, connectRedis is redis.NewClient
-// and receive is ps.Receive. When Redis goes away, go-redis reconnects and
-// subscribes again by itself; receive logs the cause once, and marks what
-// the subscription carried as lost (rooms.go): publish refuses messages,
-// and clients hear that they may miss some, until Redis confirms again.
+// first read can skip it. With Redis up, connectRedis is redis.NewClient and
+// receive is ps.Receive. When Redis goes away, go-redis reconnects and
+// subscribes again by itself; receive logs why, once, and marks what was lost.
 
 import (
 	"cmp"
@@ -20,8 +18,7 @@ import (
 	"github.com/redis/go-redis/v9/logging"
 )
 
-// defaultRedisAddr is Redis's own default address: where we look for it
-// when REDIS_URL is unset, and where the embedded one starts.
+// defaultRedisAddr is Redis's own default: where the embedded one starts too.
 const defaultRedisAddr = "localhost:6379"
 
 var errNotSubscribed = errors.New("not subscribed: Redis has not confirmed the room's subscription")
@@ -47,8 +44,7 @@ func connectRedis(redisURL, fallbackAddr string) (redis.UniversalClient, *broker
 	return redis.NewClient(opts), nil, nil
 }
 
-// receive returns the next message or subscription confirmation from ps,
-// or an error once ps is closed.
+// receive returns the next message or answer from ps, or an error once closed.
 func (h *hub) receive(ps subscription) (any, error) {
 	channel := broadcastChannel // and on a single Redis, every room's
 	if sh, ok := ps.(*shard); ok {
@@ -88,10 +84,9 @@ func (h *hub) receive(ps subscription) (any, error) {
 	}
 }
 
-// notSent is what the sender of a failed message to room hears: "not sent",
-// or, if the PUBLISH went out and no answer came, that it may still arrive;
-// Redis is then hung or cut off, and we ask it to confirm our subscription
-// again (in subMu, so as not to undo a leave).
+// notSent is what the sender of a failed message hears: "not sent", or, if
+// the PUBLISH went out unanswered, that it may still arrive; Redis is then
+// hung or cut off: we ask it to confirm our subscription again (in subMu).
 func (h *hub) notSent(err error, room string) []byte {
 	var opErr *net.OpError
 	var redisErr redis.Error
@@ -109,6 +104,5 @@ func (h *hub) notSent(err error, room string) []byte {
 	return errorEvent("message not confirmed: Redis did not answer; it may still arrive")
 }
 
-// go-redis logs every failed dial, several times a second while Redis is
-// down; receive says it once.
+// go-redis logs every failed dial; receive says it once.
 func init() { logging.Disable() }

@@ -16,8 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// mayJoin reports whether c may join the room, and tells c why not (or that
-// "joined" will wait for Redis). The caller holds h.mu.
+// mayJoin reports whether c may join the room, and tells c why not (h.mu held).
 func (h *hub) mayJoin(c *client, name string) bool {
 	if acked, in := c.rooms[name]; in {
 		if acked {
@@ -48,7 +47,7 @@ func (h *hub) leaveAll(c *client) {
 // leaveLocked takes c out of the room and reports if it was the last one (h.mu held).
 func (h *hub) leaveLocked(c *client, name string) (last bool) {
 	delete(c.rooms, name)
-	h.closeGap(c, roomPrefix+name) // what it misses there is no longer its concern
+	h.closeGap(c, roomPrefix+name) // what it misses there is no concern of its now
 	r := h.rooms[name]
 	delete(r.members, c)
 	if len(r.members) > 0 {
@@ -70,12 +69,12 @@ func (h *hub) changeSubscription(command func(context.Context, ...string) error,
 	command(ctx, channel)
 }
 
-// answered handles Redis's answers: once a room is confirmed, its members hear "joined".
+// answered handles Redis's answers: once a room is confirmed, its members
+// hear "joined". Only the answer to the latest command tells how things stand.
 func (h *hub) answered(s *redis.Subscription) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.pending[s.Channel] = max(h.pending[s.Channel]-1, 0)
-	// Only the answer to the latest command tells how things stand.
 	if h.pending[s.Channel] > 0 || s.Kind != "subscribe" && s.Kind != "ssubscribe" { // a room's, on a cluster
 		return
 	}
@@ -137,8 +136,7 @@ func (h *hub) lost(channels []string) (was bool) {
 	return was
 }
 
-// closeGap notes that channel is no concern of c's any more, and tells c
-// "up" if it was the last it had lost. The caller holds h.mu.
+// closeGap tells c "up" if channel was the last it had lost (h.mu held).
 func (h *hub) closeGap(c *client, channel string) {
 	if !c.gap[channel] {
 		return
@@ -150,8 +148,7 @@ func (h *hub) closeGap(c *client, channel string) {
 }
 
 // carried is what channel's connection carries: on a cluster, channel alone;
-// on one Redis, broadcast and every room, and with pending those on their
-// way on or off too: all that a broken connection takes with it.
+// on one Redis, broadcast and every room, and with pending those on their way.
 func (h *hub) carried(channel string, pending bool) []string {
 	if _, ok := h.rdb.(clusterClient); ok {
 		return []string{channel}
