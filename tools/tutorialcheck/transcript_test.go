@@ -636,6 +636,12 @@ func indent(lines []string) string {
 // installed reports whether the shell can run prog: a program on the PATH,
 // or one of the shell's own commands (cd, trap, export).
 func installed(prog string) bool {
+	if strings.Contains(prog, "/") && !filepath.IsAbs(prog) {
+		// A script of the workshop's own, such as tools/cluster/cluster.sh:
+		// the student runs it from the repository's root.
+		_, err := os.Stat(filepath.Join(root, prog))
+		return err == nil
+	}
 	if _, err := exec.LookPath(prog); err == nil {
 		return true
 	}
