@@ -29,7 +29,7 @@ type broker struct {
 }
 
 // connectFallback returns a client for the Redis at opts.Addr, embedded if need be.
-func connectFallback(opts *redis.Options) (*redis.Client, *broker) {
+func connectFallback(opts *redis.Options) (*redis.Client, *broker, error) {
 	b := &broker{addr: opts.Addr}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	probe := redis.NewClient(opts)
@@ -42,7 +42,7 @@ func connectFallback(opts *redis.Options) (*redis.Client, *broker) {
 	case err == nil || !strings.Contains(err.Error(), "connection refused"):
 		// A real Redis, or one we cannot use as it is: the subscription says why.
 		log.Printf("using Redis at %s", opts.Addr)
-		return redis.NewClient(opts), nil
+		return redis.NewClient(opts), nil, nil
 	case b.host():
 		log.Printf("no Redis at %s: started an embedded one there for development (set REDIS_URL to use a real Redis)", opts.Addr)
 	default:
@@ -58,7 +58,7 @@ func connectFallback(opts *redis.Options) (*redis.Client, *broker) {
 		}
 		return conn, err
 	}
-	return redis.NewClient(opts), b
+	return redis.NewClient(opts), b, nil
 }
 
 // host starts the embedded Redis, unless b is closed or the address taken.

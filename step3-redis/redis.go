@@ -38,8 +38,7 @@ func connectRedis(redisURL, fallbackAddr string) (*redis.Client, *broker, error)
 		log.Printf("using Redis at %s", opts.Addr)
 		return redis.NewClient(opts), nil, nil
 	}
-	rdb, b := connectFallback(opts)
-	return rdb, b, nil
+	return connectFallback(opts)
 }
 
 // receive returns the next message or subscription confirmation from h.ps,

@@ -1,12 +1,11 @@
 package main
 
-// This file runs the hub on a Redis Cluster, where none of one Redis's code
-// changes; a first read can skip it. A cluster copies a classic PUBLISH to
-// every node; a shard channel (SPUBLISH) stays on its slot's master: each
-// room's is one. go-redis ties a PubSub to one master, and resubscribes all
-// its shard channels at once, which fails unless they share a slot: so each
-// room has a PubSub, and a relay, of its own. Announcements stay classic:
-// every instance wants them, they are rare, and any node carries them.
+// This file runs the hub on a Redis Cluster; a first read can skip it. A
+// cluster copies a classic PUBLISH to every node; a shard channel (SPUBLISH)
+// stays on its slot's master: each room's is one. go-redis ties a PubSub to
+// one master, and resubscribes all its shard channels at once, which fails
+// unless they share a slot: so each room has a PubSub, and a relay, of its
+// own. Announcements stay classic: all want them, and any node carries them.
 
 import (
 	"context"

@@ -188,7 +188,7 @@ func TestARoomComesBackWhereverItsSlotGoes(t *testing.T) {
 		fault(moving, from, to)
 		for _, m := range []*testClient{alice, bob} {
 			m.expectRedis("down", moving)
-			m.expectRedis("up")
+			m.expectRedis("up", moving)
 		}
 		t.Logf("%s was back %v after the fault", moving, time.Since(start).Round(10*time.Millisecond))
 		bob.say(moving, "back")

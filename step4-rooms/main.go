@@ -104,6 +104,7 @@ func main() {
 func newMux(h *hub) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", serveIndex)
+	mux.HandleFunc("GET /debug/vars", h.serveVars) // counters, to watch it run (server.go)
 	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
 		serveWS(h, w, r)
 	})
@@ -124,6 +125,7 @@ type hub struct {
 	rooms      map[string]*room // the rooms with a member on this instance
 	pending    map[string]int   // per channel, commands not yet answered (rooms.go)
 	subscribed bool             // Redis has confirmed the broadcast channel
+	stats      stats            // counted for /debug/vars (server.go)
 }
 
 // room is one room's members on this instance.
@@ -141,6 +143,7 @@ func (h *hub) add(c *client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.clients[c] = true
+	h.queue(c, event{Type: "hello", User: c.name, Via: h.via}.encode()) // who, on which instance
 }
 
 // remove forgets c and closes c.wake, which tells its writer to send
@@ -283,6 +286,7 @@ func (h *hub) queue(c *client, msg []byte) {
 	defer c.mu.Unlock()
 	if len(c.queue)+len(msg) >= maxQueued {
 		c.queue = nil // it would never catch up: it hears why, and nothing more
+		h.stats.slow++
 		h.removeLocked(c, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too slow: message queue full"))
 		return
 	}
@@ -290,6 +294,7 @@ func (h *hub) queue(c *client, msg []byte) {
 		c.queue = append(c.queue, newline...)
 	}
 	c.queue = append(c.queue, msg...)
+	h.stats.out++
 	select {
 	case c.wake <- struct{}{}: // the writer will look
 	default: // it has been told already, and has not looked yet
@@ -307,7 +312,6 @@ type client struct {
 	stopped  chan struct{} // closed once writePump has hung up (shutdown.go waits)
 	name     string
 	rooms    map[string]bool // the rooms it is in, and whether it heard "joined" (h.mu)
-	gap      map[string]bool // the channels it lost with the subscription, until confirmed again (rooms.go, h.mu)
 	mu       sync.Mutex      // the queue: the hub adds to it, the writer takes it
 	queue    []byte          // the next frame: what waits for the writer, one message per line
 }

@@ -133,9 +133,6 @@ func checkText(text string) error {
 }
 
 // Message IDs are unique across instances: a prefix per process, a counter.
-var (
-	idPrefix = rand.Text()[:8]
-	lastID   atomic.Uint64
-)
+var idPrefix, lastID = rand.Text()[:8], new(atomic.Uint64)
 
 func newID() string { return idPrefix + "-" + strconv.FormatUint(lastID.Add(1), 10) }

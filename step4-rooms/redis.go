@@ -34,8 +34,7 @@ func connectRedis(redisURL, fallbackAddr string) (redis.UniversalClient, *broker
 	}
 	opts.ContextTimeoutEnabled, opts.MaxRetries, opts.DialerRetries, opts.DialTimeout = true, -1, 1, time.Second
 	if redisURL == "" {
-		rdb, b := connectFallback(opts)
-		return rdb, b, nil
+		return connectFallback(opts)
 	}
 	if rdb, err := connectCluster(opts, fallbackAddr != ""); rdb != nil || err != nil {
 		return rdb, nil, err
@@ -52,9 +51,8 @@ func (h *hub) receive(ps subscription) (any, error) {
 	}
 	reported := false
 	for {
-		// Unconfirmed, ask again every 3 s: rarely, after an outage, go-redis's
-		// own SUBSCRIBE never reaches Redis. Subscribed, wait without a
-		// deadline: one that struck in the middle of a message would garble it.
+		// Unconfirmed, ask again every 3 s: rarely, go-redis's SUBSCRIBE is lost in
+		// an outage. Subscribed, no deadline: one mid-message would garble it.
 		wait := time.Duration(0)
 		if !h.confirmed(channel) {
 			wait = 3 * time.Second
@@ -66,6 +64,11 @@ func (h *hub) receive(ps subscription) (any, error) {
 		var netErr net.Error
 		switch {
 		case err == nil:
+			if _, ok := msg.(*redis.Message); ok {
+				h.mu.Lock()
+				h.stats.in++
+				h.mu.Unlock()
+			}
 			return msg, nil
 		case errors.Is(err, redis.ErrClosed) || errors.Is(err, net.ErrClosed):
 			return nil, err // closed by shutdown, or on a cluster by leave
@@ -97,9 +100,7 @@ func (h *hub) notSent(err error, room string) []byte {
 	defer h.subMu.Unlock()
 	if h.lost(h.carried(roomPrefix+room, true)) {
 		log.Printf("PUBLISH to Redis %s: %v; refusing messages until it confirms our subscription", addrOf(h.rdb, roomPrefix+room), err)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		h.ps.Subscribe(ctx, h.carried(roomPrefix+room, false)...)
+		h.ps.Subscribe(context.Background(), h.carried(roomPrefix+room, false)...)
 	}
 	return errorEvent("message not confirmed: Redis did not answer; it may still arrive")
 }

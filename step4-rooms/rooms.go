@@ -1,8 +1,8 @@
 package main
 
-// This file is the bookkeeping that makes main.go's story (the first member
-// in subscribes, the last one out unsubscribes) hold when joins and leaves
-// overlap, and when the subscription breaks; a first read can skip it.
+// This file is the bookkeeping that keeps main.go's story (the first member in
+// subscribes, the last one out unsubscribes) true in a race or an outage; a
+// first read can skip it.
 
 import (
 	"context"
@@ -47,10 +47,8 @@ func (h *hub) leaveAll(c *client) {
 // leaveLocked takes c out of the room and reports if it was the last one (h.mu held).
 func (h *hub) leaveLocked(c *client, name string) (last bool) {
 	delete(c.rooms, name)
-	h.closeGap(c, roomPrefix+name) // what it misses there is no concern of its now
 	r := h.rooms[name]
-	delete(r.members, c)
-	if len(r.members) > 0 {
+	if delete(r.members, c); len(r.members) > 0 {
 		return false
 	}
 	delete(h.rooms, name)
@@ -88,20 +86,25 @@ func (h *hub) answered(s *redis.Subscription) {
 	} else {
 		return // it changes nothing
 	}
+	up := event{Type: "redis", State: "up"} // after "down" (lost): announcements, or the room, are back
+	if room {
+		up.Rooms = []string{name}
+	}
 	for c := range listeners {
 		if room && !c.rooms[name] {
 			c.rooms[name] = true
 			h.queue(c, event{Type: "joined", Room: name}.encode())
+		} else {
+			h.queue(c, up.encode())
 		}
-		h.closeGap(c, s.Channel) // "up", if it was the last it had lost
 	}
 }
 
 // lost handles channels whose connection broke. Pub/Sub delivers at most
 // once: we cannot know what we missed meanwhile, only when. So until Redis
 // confirms a channel again, its room refuses messages, and each client that
-// heard it hears "down" with its rooms concerned, then "up" once all it lost
-// is back (closeGap). lost reports whether any channel was confirmed.
+// heard it hears "down" with its rooms concerned, then "up" for each as it
+// comes back (answered). lost reports whether any channel was confirmed.
 func (h *hub) lost(channels []string) (was bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -111,21 +114,17 @@ func (h *hub) lost(channels []string) (was bool) {
 		name, room := strings.CutPrefix(channel, roomPrefix)
 		listeners := h.clients // of announcements; of a room, its members
 		if r := h.rooms[name]; room && r != nil && r.confirmed {
-			r.confirmed, listeners = false, r.members
+			r.confirmed, listeners, was = false, r.members, true
 		} else if !room && h.subscribed {
-			h.subscribed = false
+			h.subscribed, was = false, true
 		} else {
 			continue // not confirmed: nothing to lose
 		}
-		was = true
 		for c := range listeners {
 			if room && !c.rooms[name] {
 				continue // waiting for "joined", it misses nothing
 			}
-			if c.gap == nil {
-				c.gap = make(map[string]bool)
-			}
-			c.gap[channel], down[c] = true, append(down[c], name) // broadcast too: told, in no room
+			down[c] = append(down[c], name) // broadcast too: told, in no room
 		}
 	}
 	for c, rooms := range down {
@@ -134,17 +133,6 @@ func (h *hub) lost(channels []string) (was bool) {
 		h.queue(c, event{Type: "redis", State: "down", Rooms: rooms}.encode())
 	}
 	return was
-}
-
-// closeGap tells c "up" if channel was the last it had lost (h.mu held).
-func (h *hub) closeGap(c *client, channel string) {
-	if !c.gap[channel] {
-		return
-	}
-	if delete(c.gap, channel); len(c.gap) == 0 {
-		c.gap = nil // an idle client costs nothing more
-		h.queue(c, event{Type: "redis", State: "up"}.encode())
-	}
 }
 
 // carried is what channel's connection carries: on a cluster, channel alone;

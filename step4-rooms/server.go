@@ -1,7 +1,7 @@
 package main
 
-// This file is step 1's page and port argument, and the limits that keep one
-// client, or a stranger, from hurting the others; a first read can skip it.
+// This file is step 1's page and port argument, the limits that keep one client, or
+// a stranger, from hurting the others, and /debug/vars; a first read can skip it.
 
 import (
 	_ "embed"
@@ -19,6 +19,17 @@ var indexHTML []byte
 func serveIndex(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Write(indexHTML)
+}
+
+type stats struct{ in, out, slow int } // under h.mu: messages from Redis; events queued to clients; clients too slow
+
+// serveVars is /debug/vars: the hub's counters in expvar's JSON (not expvar's: one per process).
+func (h *hub) serveVars(w http.ResponseWriter, _ *http.Request) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	fmt.Fprintf(w, `{"chat": {"clients": %d, "rooms": %d, "messages_in": %d, "events_out": %d, "dropped_slow": %d, "redis": %q}}`+"\n",
+		len(h.clients), len(h.rooms), h.stats.in, h.stats.out, h.stats.slow, map[bool]string{true: "up", false: "down"}[h.subscribed])
 }
 
 // parsePort reads the optional port argument: none means defaultPort.

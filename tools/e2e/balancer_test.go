@@ -166,22 +166,24 @@ func chatBehind(t *testing.T, chromium string, front *balancer, instances []*ser
 		alice.waitRoomMessages(room, shown)
 		bob.waitRoomMessages(room, shown)
 	}
-	// Which instance a tab is on: a message says which instance it came
-	// through ("via :PORT") when that is not the page's own port, and
-	// through a balancer the page's port is the balancer's. So a tab's own
-	// message names its instance.
+	// Which instance a tab is on: the server says, in its hello, and the
+	// page shows it beside its own address, the balancer's:
+	// "on 127.0.0.1:8080 · instance :3460".
 	instanceOf := func(tb *tab) *server {
 		t.Helper()
-		say(tb, "where is "+tb.name+"?")
-		vias := tb.roomVias(room)
-		via := vias[len(vias)-1]
+		shown := tb.text("#instance")
 		for _, in := range instances {
-			if via == "via :"+port(in) {
+			if strings.HasSuffix(shown, " · instance :"+port(in)) {
 				return in
 			}
 		}
-		t.Fatalf("tab %s: its message came %q, want via one of the instances", tb.name, via)
+		t.Fatalf("tab %s: the page says it is %q, want one of the instances behind %s", tb.name, shown, front.name)
 		return nil
+	}
+	// Its own messages say no "via": they came through its own instance.
+	say(alice, "where is alice?")
+	if vias := alice.roomVias(room); last(vias) != "" {
+		t.Errorf("tab alice: its own message says %q, want no via", last(vias))
 	}
 
 	aliceOn, bobOn := instanceOf(alice), instanceOf(bob)
