@@ -97,6 +97,8 @@
 //	<!--reload URL-->         every tab on URL reloaded
 //	<!--type URL SEL TEXT-->  TEXT typed in the field SEL of the first tab on URL, and Enter
 //	<!--click URL SEL-->      a click on SEL (CSS, spaces allowed) in the first tab on URL
+//	<!--needs PROGRAM-->      the part up to the next heading needs PROGRAM, which none of
+//	                          its commands names (tools/drill starts a redis-server)
 //
 // A load balancer and a drill tool run the same way: a server that says
 // "listening on", a command whose output the tutorial shows; nginx, which

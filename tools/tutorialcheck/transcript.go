@@ -40,6 +40,7 @@ var Verbs = map[string]string{
 	"reload": "URL",
 	"type":   "URL SELECTOR TEXT",
 	"click":  "URL SELECTOR",
+	"needs":  "PROGRAM",
 }
 
 // ByHandTag marks a block that the transcript cannot run unattended. It
@@ -178,7 +179,7 @@ func checkDirective(ev Event) string {
 		if len(a) == 0 {
 			return "wants " + Verbs[ev.Kind]
 		}
-	case "again", "answer", "edit":
+	case "again", "answer", "edit", "needs":
 		if len(a) != 1 {
 			return "wants " + Verbs[ev.Kind]
 		}

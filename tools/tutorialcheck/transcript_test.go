@@ -204,6 +204,10 @@ func (r *runner) do(e Event) {
 		r.readyPort, _ = strconv.Atoi(e.Args[0])
 	case "answer":
 		r.answer = e.Args[0]
+	case "needs":
+		if !installed(e.Args[0]) {
+			r.skip(e.Line, fmt.Sprintf("this part needs %s, which is not installed", e.Args[0]))
+		}
 	case "edit":
 		f, err := os.OpenFile(filepath.Join(r.repo, e.Args[0]), os.O_APPEND|os.O_WRONLY, 0)
 		if err == nil {
@@ -538,6 +542,19 @@ func (r *runner) running(line int, name string) *proc {
 			if hasName(p, name) {
 				found = append(found, p)
 			}
+		}
+	}
+	if len(found) > 1 {
+		// A port names the server listening on it before one whose command
+		// merely has it: go run ./tools/lb 8080 3459 is not 3459.
+		var on []*proc
+		for _, p := range found {
+			if strconv.Itoa(p.port) == name {
+				on = append(on, p)
+			}
+		}
+		if len(on) == 1 {
+			found = on
 		}
 	}
 	if len(found) != 1 {
