@@ -11,8 +11,15 @@ package main
 
 import (
 	"cmp"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -164,4 +171,82 @@ func nextWithin(c *testClient, d time.Duration) (map[string]any, bool) {
 		c.pending = nil
 	}
 	return m, true
+}
+
+// Take-home: with CHAT_SECRET set, /ws wants a token signed with it, and the
+// name comes from the token, never from ?name=. A token is NAME.EXPIRES.SIG:
+// EXPIRES in Unix seconds, SIG the HMAC-SHA256 of "NAME.EXPIRES" keyed with
+// the secret, in unpadded base64url (crypto/hmac: the idea of a JWT, without
+// a dependency). It comes as ?token= or in the cookie chat_token; none, a
+// forged one or an expired one is answered 401, before the upgrade.
+// `step4-rooms token NAME` prints one, valid 24 hours. Without CHAT_SECRET,
+// nothing changes. (The test sets CHAT_SECRET before it makes the instance's
+// hub: read it there, or at each handshake, not in main.)
+func TestExerciseSignedName(t *testing.T) {
+	if os.Getenv("EXERCISE_RUN_MAIN") != "" { // the child below: main, as `step4-rooms token alice`
+		os.Args = []string{"step4-rooms", "token", "alice"}
+		main()
+		os.Exit(0)
+	}
+	const secret = "workshop-secret"
+	t.Setenv("CHAT_SECRET", secret)
+	inst := startInstanceOn(t, newTestRedis(t))
+	sign := func(name string, expires time.Time) string {
+		payload := fmt.Sprintf("%s.%d", name, expires.Unix())
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write([]byte(payload))
+		return payload + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	}
+	// dial connects with the query and header given, and returns the
+	// user its hello names, or the HTTP status of a refusal.
+	dial := func(query string, header http.Header) (user string, status int) {
+		conn, res, err := websocket.DefaultDialer.Dial(inst.url+query, header)
+		if err != nil {
+			if res == nil {
+				t.Fatalf("dial: %v", err)
+			}
+			return "", res.StatusCode
+		}
+		t.Cleanup(func() { conn.Close() })
+		c := &testClient{t: t, conn: conn}
+		return c.expect("hello", "").User, http.StatusSwitchingProtocols
+	}
+	valid := sign("alice", time.Now().Add(time.Hour))
+	for _, tc := range []struct{ query, what string }{
+		{"?name=alice", "without a token"},
+		{"?token=" + strings.Replace(valid, "alice", "mallory", 1), "with a forged token (alice's, renamed mallory)"},
+		{"?token=" + sign("alice", time.Now().Add(-time.Minute)), "with an expired token"},
+	} {
+		if _, status := dial(tc.query, nil); status == http.StatusSwitchingProtocols {
+			t.Fatalf("with CHAT_SECRET set, a handshake %s was upgraded: answer 401 before the upgrade", tc.what)
+		} else if status != http.StatusUnauthorized {
+			t.Fatalf("with CHAT_SECRET set, a handshake %s got %d: answer 401 before the upgrade", tc.what, status)
+		}
+	}
+	if user, status := dial("?name=mallory&token="+valid, nil); user != "alice" {
+		t.Fatalf("?token= signed for alice, with ?name=mallory, got %d as %q: the name comes from the token", status, user)
+	}
+	if user, status := dial("", http.Header{"Cookie": {"chat_token=" + valid}}); user != "alice" {
+		t.Fatalf("the cookie chat_token signed for alice got %d as %q: read the token from the cookie too", status, user)
+	}
+
+	// `step4-rooms token alice`: main, run by a child process of this test.
+	runMain := func(env ...string) (stdout, stderr string, err error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestExerciseSignedName$")
+		cmd.Env = append(os.Environ(), append(env, "EXERCISE_RUN_MAIN=1")...)
+		var out, errOut strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err = cmd.Run()
+		return out.String(), errOut.String(), err
+	}
+	out, _, err := runMain()
+	token := strings.TrimSpace(out)
+	if user, status := dial("?token="+token, nil); err != nil || user != "alice" {
+		t.Fatalf("`step4-rooms token alice` printed %q (%v), which got %d as %q: print a token signed with CHAT_SECRET", out, err, status, user)
+	}
+	if out, errOut, err := runMain("CHAT_SECRET="); err == nil || out != "" || errOut == "" || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+		t.Fatalf("`step4-rooms token alice` without CHAT_SECRET printed %q and %q (%v): exit with a one-line usage error", out, errOut, err)
+	}
 }
