@@ -13,6 +13,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -22,10 +23,12 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
 )
 
 // In the room: {"type":"ping"} is answered with {"type":"pong"}, as a page
@@ -64,16 +67,18 @@ func TestExercisePingPong(t *testing.T) {
 // instance has them: also one that has just (re)started.
 func TestExerciseHistory(t *testing.T) {
 	r := newTestRedis(t)
+	room := "lobby-" + rand.Text()[:6] // a room of its own on each run: a real Redis keeps the history
 	a := startInstanceOn(t, r)
 	alice := connect(t, a, "alice")
-	alice.join("lobby")
+	alice.join(room)
 	for i := 1; i <= 25; i++ {
-		alice.say("lobby", fmt.Sprint("m", i))
-		alice.expectMessage("lobby", fmt.Sprint("m", i))
+		alice.say(room, fmt.Sprint("m", i))
+		alice.expectMessage(room, fmt.Sprint("m", i))
 	}
-	b := startInstanceOn(t, r) // a new instance: it remembers nothing itself
+	var beforeRead onNextCommand
+	b := startInstanceOn(t, r, func(h *hub) { h.rdb.AddHook(&beforeRead) }) // a new instance: it remembers nothing itself
 	bob := connect(t, b, "bob")
-	bob.sendJSON(request{Type: "join", Room: "lobby"})
+	bob.sendJSON(request{Type: "join", Room: room})
 	joined, next := false, 6 // the history is m6 to m25
 	for !joined || next <= 25 {
 		ev, ok := nextWithin(bob, 2*time.Second)
@@ -87,6 +92,91 @@ func TestExerciseHistory(t *testing.T) {
 				cmp.Or(ev["text"], ev["type"], any("nothing")), next)
 		}
 	}
+
+	// Each once. carol joins on b, where bob is in the room already. Just
+	// before b's first command to Redis for her join (the history's read),
+	// alice says m26, and b passes it on to the room's members: read after
+	// carol became a member, the history would bring m26 a second time.
+	carol := connect(t, b, "carol")
+	said := make(chan struct{})
+	sayM26 := func() { // not on the test's goroutine: no t.Fatal
+		defer close(said)
+		frame, _ := json.Marshal(request{Type: "message", Room: room, Text: "m26"})
+		alice.conn.WriteMessage(websocket.TextMessage, []byte(tagged(t, string(frame))))
+		for { // until b has passed it on
+			if ev, ok := nextWithin(bob, 2*time.Second); !ok || ev["text"] == "m26" {
+				return
+			}
+		}
+	}
+	beforeRead.set(sayM26)
+	carol.sendJSON(request{Type: "join", Room: room})
+	select {
+	case <-said:
+	case <-time.After(5 * time.Second): // no command to Redis: then now
+		if beforeRead.take() != nil {
+			sayM26()
+		}
+		<-said
+	}
+	// Then, once carol has it all, m27: any m26 still on its way comes first.
+	heard, joined, saidM27 := map[any]bool{}, false, false
+	missing := func() string {
+		for i := 7; i <= 26; i++ {
+			if !heard[fmt.Sprint("m", i)] {
+				return fmt.Sprint("m", i)
+			}
+		}
+		return cmp.Or(map[bool]string{false: "joined"}[joined], "m27")
+	}
+	for !heard["m27"] {
+		ev, ok := nextWithin(carol, 2*time.Second)
+		switch {
+		case !ok:
+			t.Fatalf("joining, carol never heard %s: send the room's last 20 messages, oldest first", missing())
+		case ev["type"] == "joined":
+			joined = true
+		case ev["type"] != "message":
+		case heard[ev["text"]]:
+			t.Fatalf("message %q arrived twice, live and from the history: read the history before the client becomes a member, or skip what it already has", ev["text"])
+		default:
+			heard[ev["text"]] = true
+		}
+		if missing() == "m27" && !saidM27 {
+			alice.say(room, "m27")
+			saidM27 = true
+		}
+	}
+}
+
+// onNextCommand is a go-redis hook that runs a function, once set, before
+// the next command that its client sends.
+type onNextCommand struct{ f atomic.Pointer[func()] }
+
+func (o *onNextCommand) set(f func()) { o.f.Store(&f) }
+
+// take returns the function if it has not run, and unsets it.
+func (o *onNextCommand) take() func() {
+	if f := o.f.Swap(nil); f != nil {
+		return *f
+	}
+	return nil
+}
+
+func (o *onNextCommand) run() {
+	if f := o.take(); f != nil {
+		f()
+	}
+}
+
+func (o *onNextCommand) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (o *onNextCommand) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { o.run(); return next(ctx, cmd) }
+}
+
+func (o *onNextCommand) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { o.run(); return next(ctx, cmds) }
 }
 
 // Take-home: {"type":"who","room":"R"} is answered with the members of R
