@@ -11,14 +11,24 @@ package main
 
 import (
 	"cmp"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
 )
 
 // In the room: {"type":"ping"} is answered with {"type":"pong"}, as a page
@@ -57,16 +67,18 @@ func TestExercisePingPong(t *testing.T) {
 // instance has them: also one that has just (re)started.
 func TestExerciseHistory(t *testing.T) {
 	r := newTestRedis(t)
+	room := "lobby-" + rand.Text()[:6] // a room of its own on each run: a real Redis keeps the history
 	a := startInstanceOn(t, r)
 	alice := connect(t, a, "alice")
-	alice.join("lobby")
+	alice.join(room)
 	for i := 1; i <= 25; i++ {
-		alice.say("lobby", fmt.Sprint("m", i))
-		alice.expectMessage("lobby", fmt.Sprint("m", i))
+		alice.say(room, fmt.Sprint("m", i))
+		alice.expectMessage(room, fmt.Sprint("m", i))
 	}
-	b := startInstanceOn(t, r) // a new instance: it remembers nothing itself
+	var beforeRead onNextCommand
+	b := startInstanceOn(t, r, func(h *hub) { h.rdb.AddHook(&beforeRead) }) // a new instance: it remembers nothing itself
 	bob := connect(t, b, "bob")
-	bob.sendJSON(request{Type: "join", Room: "lobby"})
+	bob.sendJSON(request{Type: "join", Room: room})
 	joined, next := false, 6 // the history is m6 to m25
 	for !joined || next <= 25 {
 		ev, ok := nextWithin(bob, 2*time.Second)
@@ -80,6 +92,91 @@ func TestExerciseHistory(t *testing.T) {
 				cmp.Or(ev["text"], ev["type"], any("nothing")), next)
 		}
 	}
+
+	// Each once. carol joins on b, where bob is in the room already. Just
+	// before b's first command to Redis for her join (the history's read),
+	// alice says m26, and b passes it on to the room's members: read after
+	// carol became a member, the history would bring m26 a second time.
+	carol := connect(t, b, "carol")
+	said := make(chan struct{})
+	sayM26 := func() { // not on the test's goroutine: no t.Fatal
+		defer close(said)
+		frame, _ := json.Marshal(request{Type: "message", Room: room, Text: "m26"})
+		alice.conn.WriteMessage(websocket.TextMessage, []byte(tagged(t, string(frame))))
+		for { // until b has passed it on
+			if ev, ok := nextWithin(bob, 2*time.Second); !ok || ev["text"] == "m26" {
+				return
+			}
+		}
+	}
+	beforeRead.set(sayM26)
+	carol.sendJSON(request{Type: "join", Room: room})
+	select {
+	case <-said:
+	case <-time.After(5 * time.Second): // no command to Redis: then now
+		if beforeRead.take() != nil {
+			sayM26()
+		}
+		<-said
+	}
+	// Then, once carol has it all, m27: any m26 still on its way comes first.
+	heard, joined, saidM27 := map[any]bool{}, false, false
+	missing := func() string {
+		for i := 7; i <= 26; i++ {
+			if !heard[fmt.Sprint("m", i)] {
+				return fmt.Sprint("m", i)
+			}
+		}
+		return cmp.Or(map[bool]string{false: "joined"}[joined], "m27")
+	}
+	for !heard["m27"] {
+		ev, ok := nextWithin(carol, 2*time.Second)
+		switch {
+		case !ok:
+			t.Fatalf("joining, carol never heard %s: send the room's last 20 messages, oldest first", missing())
+		case ev["type"] == "joined":
+			joined = true
+		case ev["type"] != "message":
+		case heard[ev["text"]]:
+			t.Fatalf("message %q arrived twice, live and from the history: read the history before the client becomes a member, or skip what it already has", ev["text"])
+		default:
+			heard[ev["text"]] = true
+		}
+		if missing() == "m27" && !saidM27 {
+			alice.say(room, "m27")
+			saidM27 = true
+		}
+	}
+}
+
+// onNextCommand is a go-redis hook that runs a function, once set, before
+// the next command that its client sends.
+type onNextCommand struct{ f atomic.Pointer[func()] }
+
+func (o *onNextCommand) set(f func()) { o.f.Store(&f) }
+
+// take returns the function if it has not run, and unsets it.
+func (o *onNextCommand) take() func() {
+	if f := o.f.Swap(nil); f != nil {
+		return *f
+	}
+	return nil
+}
+
+func (o *onNextCommand) run() {
+	if f := o.take(); f != nil {
+		f()
+	}
+}
+
+func (o *onNextCommand) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (o *onNextCommand) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { o.run(); return next(ctx, cmd) }
+}
+
+func (o *onNextCommand) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { o.run(); return next(ctx, cmds) }
 }
 
 // Take-home: {"type":"who","room":"R"} is answered with the members of R
@@ -164,4 +261,82 @@ func nextWithin(c *testClient, d time.Duration) (map[string]any, bool) {
 		c.pending = nil
 	}
 	return m, true
+}
+
+// Take-home: with CHAT_SECRET set, /ws wants a token signed with it, and the
+// name comes from the token, never from ?name=. A token is NAME.EXPIRES.SIG:
+// EXPIRES in Unix seconds, SIG the HMAC-SHA256 of "NAME.EXPIRES" keyed with
+// the secret, in unpadded base64url (crypto/hmac: the idea of a JWT, without
+// a dependency). It comes as ?token= or in the cookie chat_token; none, a
+// forged one or an expired one is answered 401, before the upgrade.
+// `step4-rooms token NAME` prints one, valid 24 hours. Without CHAT_SECRET,
+// nothing changes. (The test sets CHAT_SECRET before it makes the instance's
+// hub: read it there, or at each handshake, not in main.)
+func TestExerciseSignedName(t *testing.T) {
+	if os.Getenv("EXERCISE_RUN_MAIN") != "" { // the child below: main, as `step4-rooms token alice`
+		os.Args = []string{"step4-rooms", "token", "alice"}
+		main()
+		os.Exit(0)
+	}
+	const secret = "workshop-secret"
+	t.Setenv("CHAT_SECRET", secret)
+	inst := startInstanceOn(t, newTestRedis(t))
+	sign := func(name string, expires time.Time) string {
+		payload := fmt.Sprintf("%s.%d", name, expires.Unix())
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write([]byte(payload))
+		return payload + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	}
+	// dial connects with the query and header given, and returns the
+	// user its hello names, or the HTTP status of a refusal.
+	dial := func(query string, header http.Header) (user string, status int) {
+		conn, res, err := websocket.DefaultDialer.Dial(inst.url+query, header)
+		if err != nil {
+			if res == nil {
+				t.Fatalf("dial: %v", err)
+			}
+			return "", res.StatusCode
+		}
+		t.Cleanup(func() { conn.Close() })
+		c := &testClient{t: t, conn: conn}
+		return c.expect("hello", "").User, http.StatusSwitchingProtocols
+	}
+	valid := sign("alice", time.Now().Add(time.Hour))
+	for _, tc := range []struct{ query, what string }{
+		{"?name=alice", "without a token"},
+		{"?token=" + strings.Replace(valid, "alice", "mallory", 1), "with a forged token (alice's, renamed mallory)"},
+		{"?token=" + sign("alice", time.Now().Add(-time.Minute)), "with an expired token"},
+	} {
+		if _, status := dial(tc.query, nil); status == http.StatusSwitchingProtocols {
+			t.Fatalf("with CHAT_SECRET set, a handshake %s was upgraded: answer 401 before the upgrade", tc.what)
+		} else if status != http.StatusUnauthorized {
+			t.Fatalf("with CHAT_SECRET set, a handshake %s got %d: answer 401 before the upgrade", tc.what, status)
+		}
+	}
+	if user, status := dial("?name=mallory&token="+valid, nil); user != "alice" {
+		t.Fatalf("?token= signed for alice, with ?name=mallory, got %d as %q: the name comes from the token", status, user)
+	}
+	if user, status := dial("", http.Header{"Cookie": {"chat_token=" + valid}}); user != "alice" {
+		t.Fatalf("the cookie chat_token signed for alice got %d as %q: read the token from the cookie too", status, user)
+	}
+
+	// `step4-rooms token alice`: main, run by a child process of this test.
+	runMain := func(env ...string) (stdout, stderr string, err error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestExerciseSignedName$")
+		cmd.Env = append(os.Environ(), append(env, "EXERCISE_RUN_MAIN=1")...)
+		var out, errOut strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err = cmd.Run()
+		return out.String(), errOut.String(), err
+	}
+	out, _, err := runMain()
+	token := strings.TrimSpace(out)
+	if user, status := dial("?token="+token, nil); err != nil || user != "alice" {
+		t.Fatalf("`step4-rooms token alice` printed %q (%v), which got %d as %q: print a token signed with CHAT_SECRET", out, err, status, user)
+	}
+	if out, errOut, err := runMain("CHAT_SECRET="); err == nil || out != "" || errOut == "" || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+		t.Fatalf("`step4-rooms token alice` without CHAT_SECRET printed %q and %q (%v): exit with a one-line usage error", out, errOut, err)
+	}
 }
