@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -233,6 +234,127 @@ func TestExercisePresence(t *testing.T) {
 	b.shutdown()
 	r.mini.FastForward(31 * time.Second)
 	waitWho([]string{"alice"}, 15*time.Second, "30 s after bob's instance died")
+}
+
+// Take-home: a client that comes back misses nothing. Each room message
+// has an "id", its Redis Stream id, which orders it within its room; a
+// join with "since" (the last id the client saw) gets the room's messages
+// after it, in order, each once, then "joined" with "recovered":true, or
+// "recovered":false when the history, capped at about 100 messages per
+// room, no longer reaches back that far.
+func TestExerciseRecovery(t *testing.T) {
+	r := newTestRedis(t)
+	a := startInstanceOn(t, r)
+	p, rdb := r.through(t) // b's Redis, which the test can freeze
+	b := startInstance(t, rdb)
+	alice, dave, bob := connect(t, a, "alice"), connect(t, b, "dave"), connect(t, b, "bob")
+	for _, c := range []*testClient{alice, dave, bob} { // dave keeps the room on b
+		c.join("lobby")
+	}
+	say := func(text string) {
+		alice.say("lobby", text)
+		alice.expectMessage("lobby", text)
+	}
+	var since string
+	for i := 1; i <= 3; i++ {
+		say(fmt.Sprint("m", i))
+		ev, ok := nextWithin(bob, 2*time.Second)
+		id, _ := ev["id"].(string)
+		switch {
+		case ev["text"] != fmt.Sprint("m", i):
+			t.Fatalf("bob heard %s where m%d was due", describe(ev, ok), i)
+		case !isStreamID(id):
+			t.Fatalf("a room message's \"id\" is %q: give each one its Redis Stream id (XADD), which orders it within its room", id)
+		case since != "" && !streamIDLess(since, id):
+			t.Fatalf("m%d's \"id\" %q does not come after m%d's %q: give each room message its Redis Stream id", i, id, i-1, since)
+		}
+		since = id
+	}
+	bob.conn.Close()
+	for i := 1; i <= 3; i++ {
+		say(fmt.Sprint("missed ", i))
+	}
+
+	// bob comes back while the room talks: b's commands wait (frozen), so
+	// that "during" is published, and reaches b, before b reads the history.
+	bob = connect(t, b, "bob")
+	p.freeze(true)
+	bob.sendJSON(map[string]string{"type": "join", "room": "lobby", "since": since})
+	say("during")
+	for ev, ok := nextWithin(dave, 5*time.Second); ev["text"] != "during"; ev, ok = nextWithin(dave, 5*time.Second) {
+		if !ok {
+			p.freeze(false)
+			t.Fatalf("dave never heard \"during\"")
+		}
+	}
+	p.freeze(false)
+	want := []string{"missed 1", "missed 2", "missed 3", "during", "after"} // "during" before or after "joined"
+	for next, joined := 0, false; next < len(want); {
+		ev, ok := nextWithin(bob, 5*time.Second)
+		switch {
+		case ok && ev["type"] == "joined" && !joined && next >= 3 && ev["recovered"] == true:
+			joined = true
+			say("after")
+		case ok && ev["type"] == "message" && ev["text"] == want[next] && (joined || next <= 3):
+			next++
+		default:
+			t.Fatalf("rejoining with \"since\", bob heard %s where %q was due: send the messages after since, in order, each once, then \"joined\" with \"recovered\":true",
+				describe(ev, ok), want[next])
+		}
+	}
+
+	// 250 messages later, bob's since has been trimmed away.
+	for i := 1; i <= 250; i++ {
+		alice.say("lobby", fmt.Sprint("flood ", i))
+	}
+	for ev, ok := nextWithin(alice, 5*time.Second); ev["text"] != "flood 250"; ev, ok = nextWithin(alice, 5*time.Second) {
+		if !ok {
+			t.Fatalf("alice never heard \"flood 250\"")
+		}
+	}
+	erin := connect(t, a, "erin")
+	erin.sendJSON(map[string]string{"type": "join", "room": "lobby", "since": since})
+	ev, ok := nextWithin(erin, 5*time.Second)
+	for ok && ev["type"] == "message" {
+		ev, ok = nextWithin(erin, 5*time.Second)
+	}
+	if ev["type"] != "joined" || ev["recovered"] != false {
+		t.Fatalf("joining with a \"since\" 250 messages old, erin heard %s: cap each room's history (XADD MAXLEN ~ 100), and say \"recovered\":false when it no longer holds since",
+			describe(ev, ok))
+	}
+}
+
+// describe says what a test client heard, for a failure message.
+func describe(ev map[string]any, ok bool) string {
+	switch {
+	case !ok:
+		return "nothing"
+	case ev["type"] == "message":
+		return fmt.Sprintf("%q", ev["text"])
+	case ev["type"] == "joined":
+		return fmt.Sprintf("\"joined\" with \"recovered\":%v", cmp.Or(ev["recovered"], any("absent")))
+	}
+	return fmt.Sprintf("%v", ev)
+}
+
+// isStreamID reports whether id is a Redis Stream id, such as "1700000000000-0".
+func isStreamID(id string) bool {
+	_, ok := streamIDParts(id)
+	return ok
+}
+
+// streamIDLess reports whether stream id x comes before y.
+func streamIDLess(x, y string) bool {
+	a, _ := streamIDParts(x)
+	b, _ := streamIDParts(y)
+	return a[0] < b[0] || a[0] == b[0] && a[1] < b[1]
+}
+
+func streamIDParts(id string) ([2]uint64, bool) {
+	ms, seq, found := strings.Cut(id, "-")
+	a, err1 := strconv.ParseUint(ms, 10, 64)
+	b, err2 := strconv.ParseUint(seq, 10, 64)
+	return [2]uint64{a, b}, found && err1 == nil && err2 == nil
 }
 
 // nextWithin returns the next event of c as a map (all its fields), or
