@@ -6,7 +6,8 @@
 #
 #   start   six redis-server nodes on 127.0.0.1, ports PORT..PORT+5 (default
 #           7000; their cluster bus ports, PORT+10000.., must be free too):
-#           three masters with one replica each, cluster-node-timeout 2000 ms
+#           three masters with one replica each (PORT+3 of PORT, and so on),
+#           cluster-node-timeout 2000 ms
 #           (a dead master's replica takes over in about 4 s), no
 #           persistence. Prints each node and the REDIS_URL to use.
 #   stop    shuts the nodes down and removes their files.
@@ -140,13 +141,28 @@ start() {
 			waited=$((waited + 1))
 		done
 	done
+	# The first half are masters; then each master gets its replica, PORT+3
+	# of PORT, and so on: always the same (--cluster-replicas 1 would pick
+	# the pairs itself, differently from one start to the next).
+	local masters=$((nodes / 2)) i id
 	# shellcheck disable=SC2046 # one argument per node
-	if ! redis-cli --cluster create $(ports | sed 's/^/127.0.0.1:/') \
-		--cluster-replicas 1 --cluster-yes >"$state_dir/create.log" 2>&1; then
+	if ! redis-cli --cluster create $(ports | head -n $masters | sed 's/^/127.0.0.1:/') \
+		--cluster-yes >"$state_dir/create.log" 2>&1; then
 		tail -n 5 "$state_dir/create.log" >&2
 		stop_nodes
 		fail "redis-cli --cluster create failed (its output is above)"
 	fi
+	i=0
+	while [ $i -lt $masters ]; do
+		id=$(cli $((base + i)) cluster myid)
+		if ! redis-cli --cluster add-node 127.0.0.1:$((base + masters + i)) 127.0.0.1:$((base + i)) \
+			--cluster-slave --cluster-master-id "$id" >>"$state_dir/create.log" 2>&1; then
+			tail -n 5 "$state_dir/create.log" >&2
+			stop_nodes
+			fail "redis-cli --cluster add-node failed (its output is above)"
+		fi
+		i=$((i + 1))
+	done
 	waited=0
 	while :; do
 		ok=yes
