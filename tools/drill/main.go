@@ -53,6 +53,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "drill:", err)
 		os.Exit(2)
 	}
+	if errUnsupported != nil {
+		fmt.Fprintln(os.Stderr, "drill:", errUnsupported)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := run(ctx, cfg, os.Stderr)

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -71,7 +70,7 @@ func start(name, bin string, env []string, args ...string) (*process, error) {
 	cmd.Env = append(os.Environ(), env...)
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a Ctrl-C at the drill is ours to pass on
+	ownProcessGroup(cmd) // a Ctrl-C at the drill is ours to pass on
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %v", name, err)
 	}
@@ -84,7 +83,7 @@ func start(name, bin string, env []string, args ...string) (*process, error) {
 // exit; after stopTimeout it kills. It returns how long the exit took.
 func (p *process) stop() (time.Duration, error) {
 	begin := time.Now()
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	terminate(p.cmd.Process)
 	select {
 	case <-p.done:
 		return time.Since(begin), nil
