@@ -3,7 +3,7 @@
 package main
 
 // How the drill stops an instance as Ctrl-C in its terminal would, on the
-// systems that have signals (procs_other.go says why the others wait).
+// systems that have signals (procs_other.go says what the others do).
 
 import (
 	"os"
@@ -18,5 +18,6 @@ var errUnsupported error
 // drill reaches the drill only, which then stops its processes in order.
 func ownProcessGroup(cmd *exec.Cmd) { cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} }
 
-// terminate sends SIGTERM, what Ctrl-C's SIGINT becomes under a supervisor.
-func terminate(p *os.Process) error { return p.Signal(syscall.SIGTERM) }
+// terminate sends SIGTERM; an error means it has exited already, which
+// the caller sees on its done channel.
+func terminate(p *os.Process) { p.Signal(syscall.SIGTERM) }
